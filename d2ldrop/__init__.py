@@ -1,0 +1,49 @@
+"""d2ldrop: the "Dropout" chapter of Dive into Deep Learning on MXNet, PyTorch and
+TensorFlow, behind one backend-agnostic interface.
+
+Importing this package imports no deep-learning framework; each is imported the
+first time its backend is used.
+"""
+
+from __future__ import annotations
+
+from d2ldrop._backend import (
+    ALIASES,
+    BACKENDS,
+    DEFAULT_BACKEND,
+    ENV_VAR,
+    available_backends,
+    canonical_name,
+    get_adapter,
+    get_backend,
+    use_backend,
+)
+from d2ldrop.errors import (
+    BackendNotAvailableError,
+    D2LDropError,
+    DataError,
+    UnknownBackendError,
+)
+from d2ldrop.ops import dropout_layer, from_numpy, seed, to_numpy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALIASES",
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "ENV_VAR",
+    "BackendNotAvailableError",
+    "D2LDropError",
+    "DataError",
+    "UnknownBackendError",
+    "available_backends",
+    "canonical_name",
+    "dropout_layer",
+    "from_numpy",
+    "get_adapter",
+    "get_backend",
+    "seed",
+    "to_numpy",
+    "use_backend",
+]

@@ -1,0 +1,86 @@
+"""The interface every framework adapter implements.
+
+Adapters do only what needs the framework: create and convert tensors, draw
+random numbers, run an op, differentiate. Validation, guards (p == 0, p == 1),
+statistics, data decoding and the CLI are backend-neutral and live elsewhere.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+Tensor = Any
+
+FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
+
+
+class Adapter(abc.ABC):
+    #: Canonical backend name.
+    name: str
+    #: Images are batched as (N, H, W, C) if True, else (N, C, H, W).
+    channels_last: bool
+    #: dtype of label tensors, as a numpy dtype name.
+    label_dtype: str
+
+    # -- tensors ---------------------------------------------------------------
+    @abc.abstractmethod
+    def is_tensor(self, x: object) -> bool:
+        """True if ``x`` is a tensor of this framework."""
+
+    @abc.abstractmethod
+    def dtype_name(self, x: Tensor) -> str:
+        """The element type of ``x`` as a numpy-style name ('float32', 'int64')."""
+
+    def is_floating(self, x: Tensor) -> bool:
+        return self.dtype_name(x) in FLOAT_DTYPES
+
+    @abc.abstractmethod
+    def to_numpy(self, x: Tensor) -> np.ndarray:
+        """A numpy copy of ``x`` (detached from any autograd graph)."""
+
+    @abc.abstractmethod
+    def from_numpy(self, a: np.ndarray) -> Tensor:
+        """A tensor with the values, shape and dtype of ``a`` (may share its memory)."""
+
+    @abc.abstractmethod
+    def zeros_like(self, x: Tensor) -> Tensor:
+        """Zeros with the shape and dtype of ``x``."""
+
+    # -- randomness ------------------------------------------------------------
+    @abc.abstractmethod
+    def seed(self, seed: int) -> None:
+        """Seed the framework's global random generator."""
+
+    # -- ops -------------------------------------------------------------------
+    @abc.abstractmethod
+    def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
+        """The chapter's dropout for 0 < p < 1 (arguments already validated).
+
+        Keep an element where a U[0, 1) sample exceeds ``p`` and scale the kept
+        ones by 1 / (1 - p); dtype and shape of ``x`` are kept.
+        """
+
+    @abc.abstractmethod
+    def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
+        """The framework's own functional dropout, in training mode, 0 <= p <= 1."""
+
+    @abc.abstractmethod
+    def make_dropout_layer(self, p: float) -> Any:
+        """The framework's own dropout layer (nn.Dropout, keras Dropout, gluon Dropout)."""
+
+    @abc.abstractmethod
+    def call_layer(self, layer: Any, x: Tensor, *, training: bool) -> Tensor:
+        """Apply a layer to ``x`` in training or evaluation mode (explicitly)."""
+
+    @abc.abstractmethod
+    def value_and_grad(
+        self, fn: Callable[[Tensor], Tensor], x: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """``fn(x)`` and the gradient of ``sum(fn(x))`` with respect to ``x``.
+
+        A function whose output does not depend on ``x`` has a zero gradient.
+        """

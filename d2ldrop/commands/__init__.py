@@ -1,0 +1,1 @@
+"""Sub-commands of the ``d2ldrop`` command line, one module each."""
