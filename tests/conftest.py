@@ -2,7 +2,8 @@
 
 ``D2LDROP_TEST_BACKENDS=torch,mxnet`` narrows the set (aliases accepted); an
 unknown name there is an error, not a silent skip. A backend whose framework is
-not installed is skipped with the extra to install.
+not installed is skipped with the extra to install, except under CI (``CI=true``),
+where every selected backend must run.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def _selected_backends() -> list[str]:
 
 
 SELECTED_BACKENDS = _selected_backends()
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(params=SELECTED_BACKENDS)
@@ -41,7 +43,10 @@ def backend(request: pytest.FixtureRequest) -> str:
     try:
         d2ldrop.get_adapter(name)
     except BackendNotAvailableError as err:
-        pytest.skip(f"{name} not installed ({install_hint(name)}): {err.__cause__}")
+        reason = f"{name} not installed ({install_hint(name)}): {err.__cause__}"
+        if IN_CI:
+            pytest.fail(f"CI must test every selected backend, but {reason}")
+        pytest.skip(reason)
     return name
 
 

@@ -62,6 +62,12 @@ class Adapter(abc.ABC):
 
         Keep an element where a U[0, 1) sample exceeds ``p`` and scale the kept
         ones by 1 / (1 - p); dtype and shape of ``x`` are kept.
+
+        Uniforms are float32 for every input dtype (float16 has too few values in
+        [0, 1) to compare with p), and half-precision inputs are computed in
+        float32 and rounded once at the end: frameworks differ in how they round
+        ``float16 / python_float`` (TensorFlow casts the scalar to float16 first,
+        PyTorch does not), and this way all three give the same bits.
         """
 
     @abc.abstractmethod

@@ -40,10 +40,11 @@ class Adapter(_Base):
         mx.random.seed(seed)
 
     def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
-        # float32 uniforms whatever x's dtype (float16 is too coarse near p).
+        # See Adapter.scratch_dropout for why float32 uniforms and arithmetic.
+        xc = x if x.dtype == np.float64 else x.astype("float32")
         u = mx.np.random.uniform(0.0, 1.0, size=x.shape, dtype="float32", ctx=x.ctx)
-        mask = (u > p).astype(x.dtype)
-        return mask * x / (1.0 - p)
+        mask = (u > p).astype(xc.dtype)
+        return (mask * xc / (1.0 - p)).astype(x.dtype)
 
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         # mode="always" drops whatever autograd's global training flag says.

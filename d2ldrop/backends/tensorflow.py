@@ -42,9 +42,10 @@ class Adapter(_Base):
         tf.random.set_seed(seed)
 
     def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
-        # float32 uniforms whatever x's dtype (float16 is too coarse near p).
+        # See Adapter.scratch_dropout for why float32 uniforms and arithmetic.
+        xc = x if x.dtype == tf.float64 else tf.cast(x, tf.float32)
         mask = tf.random.uniform(tf.shape(x), 0.0, 1.0, dtype=tf.float32) > p
-        return tf.cast(mask, x.dtype) * x / (1.0 - p)
+        return tf.cast(tf.cast(mask, xc.dtype) * xc / (1.0 - p), x.dtype)
 
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         # tf.nn.dropout refuses rate=1 (ValueError): that difference is real and

@@ -36,10 +36,10 @@ class Adapter(_Base):
         torch.manual_seed(seed)
 
     def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
-        # Uniforms are drawn in float32 whatever x's dtype: float16 has too few
-        # values in [0, 1) for the comparison with p to be exact.
-        mask = (torch.rand(x.shape, device=x.device) > p).to(x.dtype)
-        return mask * x / (1.0 - p)
+        # See Adapter.scratch_dropout for why float32 uniforms and arithmetic.
+        xc = x if x.dtype == torch.float64 else x.to(torch.float32)
+        mask = (torch.rand(x.shape, device=x.device) > p).to(xc.dtype)
+        return (mask * xc / (1.0 - p)).to(x.dtype)
 
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         return torch.nn.functional.dropout(x, p, training=True)

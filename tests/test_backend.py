@@ -1,0 +1,177 @@
+"""Backend selection, aliases, lazy imports and the errors for missing frameworks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import d2ldrop
+from d2ldrop import _backend
+from d2ldrop.errors import BackendNotAvailableError, UnknownBackendError
+
+FRAMEWORKS = ("torch", "tensorflow", "mxnet", "keras")
+
+
+def run_python(code: str, *args: str, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [sys.executable, *args, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def test_default_backend_is_torch():
+    assert d2ldrop.get_backend() == "torch"
+
+
+def test_environment_variable(monkeypatch):
+    monkeypatch.setenv("D2LDROP_BACKEND", "tf")
+    assert d2ldrop.get_backend() == "tensorflow"
+
+
+def test_context_manager_beats_environment(monkeypatch):
+    monkeypatch.setenv("D2LDROP_BACKEND", "tensorflow")
+    with d2ldrop.use_backend("mxnet") as name:
+        assert name == "mxnet"
+        assert d2ldrop.get_backend() == "mxnet"
+    assert d2ldrop.get_backend() == "tensorflow"
+
+
+def test_explicit_argument_beats_context_manager():
+    with d2ldrop.use_backend("mxnet"):
+        assert d2ldrop.get_backend("torch") == "torch"
+
+
+def test_context_managers_nest_and_restore():
+    with d2ldrop.use_backend("mxnet"):
+        with d2ldrop.use_backend("tensorflow"):
+            assert d2ldrop.get_backend() == "tensorflow"
+        assert d2ldrop.get_backend() == "mxnet"
+    assert d2ldrop.get_backend() == "torch"
+
+
+def test_context_manager_restores_after_an_error():
+    with pytest.raises(RuntimeError), d2ldrop.use_backend("mxnet"):
+        raise RuntimeError
+    assert d2ldrop.get_backend() == "torch"
+
+
+@pytest.mark.parametrize(
+    "alias, name",
+    [("pytorch", "torch"), ("tf", "tensorflow"), ("mx", "mxnet"), ("TF", "tensorflow"),
+     (" Torch ", "torch"), ("mxnet", "mxnet")],
+)
+def test_aliases(alias, name):
+    assert d2ldrop.canonical_name(alias) == name
+    assert d2ldrop.get_backend(alias) == name
+
+
+@pytest.mark.parametrize("bad", ["jax", "", "all", 3])
+def test_unknown_backend_lists_known_names(bad):
+    with pytest.raises(UnknownBackendError) as info:
+        d2ldrop.get_backend(bad)
+    message = str(info.value)
+    assert repr(bad) in message
+    if isinstance(bad, str):
+        for name in d2ldrop.BACKENDS:
+            assert name in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_unknown_backend_in_environment_names_the_variable(monkeypatch):
+    monkeypatch.setenv("D2LDROP_BACKEND", "theano")
+    with pytest.raises(UnknownBackendError, match="D2LDROP_BACKEND='theano'"):
+        d2ldrop.get_backend()
+
+
+def test_unknown_backend_in_use_backend_fails_at_entry():
+    with pytest.raises(UnknownBackendError):
+        with d2ldrop.use_backend("caffe"):
+            pass  # pragma: no cover
+
+
+def test_import_imports_no_framework():
+    result = run_python(
+        f"""
+        import sys
+        import d2ldrop, d2ldrop.cli
+        d2ldrop.cli.build_parser()
+        d2ldrop.get_backend("tf")
+        with d2ldrop.use_backend("mxnet"):
+            pass
+        print(sorted(m for m in {FRAMEWORKS!r} if m in sys.modules))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_framework_is_imported_on_first_use_only(backend):
+    module = {"torch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet"}[backend]
+    result = run_python(
+        f"""
+        import sys
+        import d2ldrop
+        before = {module!r} in sys.modules
+        d2ldrop.get_adapter({backend!r})
+        print(before, {module!r} in sys.modules)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("name", d2ldrop.BACKENDS)
+def test_missing_framework_names_the_extra(name, monkeypatch):
+    # A None entry in sys.modules makes `import name` raise ImportError.
+    monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, f"d2ldrop.backends.{name}", raising=False)
+    monkeypatch.setattr(_backend, "_adapters", {})
+    with pytest.raises(BackendNotAvailableError) as info:
+        d2ldrop.get_adapter(name)
+    assert f'pip install "d2ldrop[{name}]"' in str(info.value)
+    assert isinstance(info.value.__cause__, ImportError)
+    assert isinstance(info.value, ImportError)
+
+
+def test_mxnet_under_new_numpy_says_to_downgrade_numpy(tmp_path):
+    # MXNet 1.9.1 fails at import under numpy >= 1.24 with this AttributeError;
+    # a stand-in package raises the same error whatever numpy is installed.
+    fake = tmp_path / "mxnet"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "raise AttributeError(\"module 'numpy' has no attribute 'bool'.\")\n"
+    )
+    result = run_python(
+        """
+        import d2ldrop
+        try:
+            d2ldrop.get_adapter("mxnet")
+        except d2ldrop.BackendNotAvailableError as err:
+            print(type(err.__cause__).__name__)
+            print(err)
+        """,
+        env={"PYTHONPATH": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    cause, message = result.stdout.split("\n", 1)
+    assert cause == "AttributeError"
+    assert "numpy<1.24" in message
+
+
+def test_several_backends_in_one_process():
+    available = [b for b in d2ldrop.BACKENDS if b in d2ldrop.available_backends()]
+    if len(available) < 2:
+        pytest.skip("needs at least two frameworks installed")
+    import numpy as np
+
+    for name in available:
+        x = d2ldrop.from_numpy(np.ones((2, 3), np.float32), backend=name)
+        assert d2ldrop.get_adapter(name).is_tensor(x)
+        np.testing.assert_array_equal(d2ldrop.to_numpy(x, backend=name), np.ones((2, 3)))
