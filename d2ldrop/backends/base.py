@@ -90,3 +90,52 @@ class Adapter(abc.ABC):
 
         A function whose output does not depend on ``x`` has a zero gradient.
         """
+
+    # -- models and training (the chapter's MLPs) --------------------------------
+    # Parameters cross the adapter boundary as numpy arrays in one canonical
+    # layout, whatever the framework stores: [W1, b1, W2, b2, W3, b3] with each
+    # W of shape (inputs, outputs).
+
+    @abc.abstractmethod
+    def build_mlp(
+        self,
+        kind: str,
+        sizes: tuple[int, int, int, int],
+        dropout: tuple[float, float],
+        params: list[np.ndarray] | None,
+    ) -> Any:
+        """A ``kind`` ('scratch' or 'concise') MLP with layer ``sizes`` (in, h1, h2, out).
+
+        'scratch' holds raw parameters and applies the chapter's dropout_layer
+        after each hidden ReLU; 'concise' is the framework's Sequential with its
+        own Dropout layers. ``params`` None keeps the framework's default
+        initialization.
+        """
+
+    @abc.abstractmethod
+    def mlp_forward(self, net: Any, x: Tensor, *, training: bool) -> tuple[Tensor, list[Tensor]]:
+        """Logits and the two hidden activations after dropout, in the given mode."""
+
+    @abc.abstractmethod
+    def get_mlp_params(self, net: Any) -> list[np.ndarray]:
+        """The parameters as numpy arrays, canonical layout."""
+
+    @abc.abstractmethod
+    def set_mlp_params(self, net: Any, params: list[np.ndarray]) -> None:
+        """Load parameters given as numpy arrays in the canonical layout."""
+
+    @abc.abstractmethod
+    def make_train_step(
+        self, net: Any, lr: float, updater: str
+    ) -> Callable[[Tensor, Tensor], tuple[float, int]]:
+        """A function running one SGD step on a batch, in training mode.
+
+        The loss is softmax cross-entropy averaged over the batch. ``updater``
+        'scratch' updates each parameter as p -= lr * grad by hand; 'framework'
+        uses the framework's SGD optimizer. Returns (sum of the per-example losses,
+        number of correct predictions) of the batch, as Python numbers.
+        """
+
+    @abc.abstractmethod
+    def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
+        """A function returning the number of correct predictions (evaluation mode)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import mxnet as mx
 import numpy as np
@@ -10,10 +11,43 @@ from mxnet import autograd, gluon, npx
 
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import Tensor
+from d2ldrop.ops import dropout_layer
 
 # Gluon's numpy semantics (zero-size and 0-d arrays, numpy broadcasting) are a
 # process-wide switch in MXNet; the chapter turns it on too.
 npx.set_np()
+
+# Gluon Dense's default weight initializer (biases are zeros).
+_DEFAULT_INIT = mx.init.Uniform(scale=0.07)
+
+
+class ScratchMLP:
+    """The chapter's scratch model: raw parameters, ReLU, dropout_layer.
+
+    The arrays are held as gluon Parameters only so that gluon.Trainer can
+    update them too; the forward pass uses no layer.
+    """
+
+    def __init__(self, sizes: tuple[int, int, int, int], dropout: tuple[float, float]):
+        self.dropout = dropout
+        self.num_inputs = sizes[0]
+        self.params = []
+        for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            self.params.append(gluon.Parameter(f"W{k}", shape=(i, o), init=_DEFAULT_INIT))
+            self.params.append(gluon.Parameter(f"b{k}", shape=(o,), init=mx.init.Zero()))
+        for p in self.params:
+            p.initialize()
+
+    def __call__(self, x: Tensor, training: bool) -> tuple[Tensor, list[Tensor]]:
+        W1, b1, W2, b2, W3, b3 = (p.data() for p in self.params)
+        x = x.reshape(-1, self.num_inputs)
+        H1 = npx.relu(mx.np.dot(x, W1) + b1)
+        if training:
+            H1 = dropout_layer(H1, self.dropout[0], backend="mxnet")
+        H2 = npx.relu(mx.np.dot(H1, W2) + b2)
+        if training:
+            H2 = dropout_layer(H2, self.dropout[1], backend="mxnet")
+        return mx.np.dot(H2, W3) + b3, [H1, H2]
 
 
 class Adapter(_Base):
@@ -76,3 +110,100 @@ class Adapter(_Base):
             # y was not recorded from x (e.g. zeros_like): the gradient is zero.
             return y, mx.np.zeros_like(x)
         return y, x.grad
+
+    # -- models and training ---------------------------------------------------
+    def build_mlp(
+        self,
+        kind: str,
+        sizes: tuple[int, int, int, int],
+        dropout: tuple[float, float],
+        params: list[np.ndarray] | None,
+    ) -> Any:
+        if kind == "scratch":
+            net = ScratchMLP(sizes, dropout)
+        else:
+            net = gluon.nn.HybridSequential()
+            net.add(
+                gluon.nn.Dense(sizes[1], activation="relu", in_units=sizes[0]),
+                gluon.nn.Dropout(dropout[0]),
+                gluon.nn.Dense(sizes[2], activation="relu", in_units=sizes[1]),
+                gluon.nn.Dropout(dropout[1]),
+                gluon.nn.Dense(sizes[3], in_units=sizes[2]),
+            )
+            net.initialize(_DEFAULT_INIT)
+            # One cached graph for the whole model instead of op-by-op dispatch.
+            net.hybridize(static_alloc=True, static_shape=False)
+        if params is not None:
+            self.set_mlp_params(net, params)
+        return net
+
+    def _scope(self, training: bool) -> Any:
+        # Gluon's Dropout reads the mode from autograd's global flag; scope it
+        # from the explicit argument.
+        return autograd.train_mode() if training else autograd.predict_mode()
+
+    def mlp_forward(self, net: Any, x: Tensor, *, training: bool) -> tuple[Tensor, list[Tensor]]:
+        if isinstance(net, ScratchMLP):
+            return net(x, training)
+        hidden = []
+        with self._scope(training):
+            for layer in net:
+                x = layer(x)  # Dense flattens its input (flatten=True)
+                if isinstance(layer, gluon.nn.Dropout):
+                    hidden.append(x)
+        return x, hidden
+
+    def _parameters(self, net: Any) -> list[tuple[gluon.Parameter, bool]]:
+        """Parameters in canonical order, with whether each is stored transposed."""
+        if isinstance(net, ScratchMLP):
+            return [(p, False) for p in net.params]
+        dense = [la for la in net if isinstance(la, gluon.nn.Dense)]
+        return [t for la in dense for t in ((la.weight, True), (la.bias, False))]
+
+    def get_mlp_params(self, net: Any) -> list[np.ndarray]:
+        return [
+            (p.data().T if transposed else p.data()).asnumpy().copy()
+            for p, transposed in self._parameters(net)
+        ]
+
+    def set_mlp_params(self, net: Any, params: list[np.ndarray]) -> None:
+        for (p, transposed), value in zip(self._parameters(net), params):
+            value = np.asarray(value.T if transposed else value, dtype=np.float32)
+            p.set_data(mx.np.array(value, dtype="float32"))
+
+    def make_train_step(
+        self, net: Any, lr: float, updater: str
+    ) -> Callable[[Tensor, Tensor], tuple[float, int]]:
+        params = [p for p, _ in self._parameters(net)]
+        trainer = None
+        if updater == "framework":
+            trainer = gluon.Trainer(params, "sgd", {"learning_rate": lr})
+        scratch = isinstance(net, ScratchMLP)
+
+        def step(x: Tensor, y: Tensor) -> tuple[float, int]:
+            with autograd.record(train_mode=True):
+                logits = net(x, True)[0] if scratch else net(x)
+                log_p = npx.log_softmax(logits, axis=1)
+                losses = -npx.pick(log_p, y, axis=1)
+                loss = losses.mean()
+            loss.backward()
+            if trainer is not None:
+                trainer.step(1)  # the loss is already a mean over the batch
+            else:
+                for p in params:
+                    w = p.data()
+                    w -= lr * p.grad()
+            correct = (logits.argmax(axis=1).astype(y.dtype) == y).sum()
+            return float(losses.sum()), int(correct)
+
+        return step
+
+    def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
+        scratch = isinstance(net, ScratchMLP)
+
+        def evaluate(x: Tensor, y: Tensor) -> int:
+            with autograd.predict_mode():
+                logits = net(x, False)[0] if scratch else net(x)
+            return int((logits.argmax(axis=1).astype(y.dtype) == y).sum())
+
+        return evaluate

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
+from typing import Any
 
 # TensorFlow prints C++ start-up chatter at import unless told otherwise.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -13,6 +15,35 @@ import tensorflow as tf  # noqa: E402
 
 from d2ldrop.backends.base import Adapter as _Base  # noqa: E402
 from d2ldrop.backends.base import Tensor  # noqa: E402
+from d2ldrop.ops import dropout_layer  # noqa: E402
+
+keras = tf.keras  # Keras 3 from TensorFlow 2.16 on
+
+
+class ScratchMLP(tf.Module):
+    """The chapter's scratch model: raw variables, ReLU, dropout_layer."""
+
+    def __init__(self, sizes: tuple[int, int, int, int], dropout: tuple[float, float]):
+        super().__init__()
+        self.dropout = dropout
+        self.num_inputs = sizes[0]
+        # The framework's default initialization: that of keras Dense.
+        glorot = keras.initializers.GlorotUniform()
+        self.params = []
+        for i, o in zip(sizes[:-1], sizes[1:]):
+            self.params.append(tf.Variable(glorot((i, o)), name="W"))
+            self.params.append(tf.Variable(tf.zeros(o), name="b"))
+
+    def __call__(self, x: Tensor, training: bool) -> tuple[Tensor, list[Tensor]]:
+        W1, b1, W2, b2, W3, b3 = self.params
+        x = tf.reshape(x, (-1, self.num_inputs))
+        H1 = tf.nn.relu(tf.matmul(x, W1) + b1)
+        if training:
+            H1 = dropout_layer(H1, self.dropout[0], backend="tensorflow")
+        H2 = tf.nn.relu(tf.matmul(H1, W2) + b2)
+        if training:
+            H2 = dropout_layer(H2, self.dropout[1], backend="tensorflow")
+        return tf.matmul(H2, W3) + b3, [H1, H2]
 
 
 class Adapter(_Base):
@@ -36,10 +67,20 @@ class Adapter(_Base):
     def zeros_like(self, x: Tensor) -> Tensor:
         return tf.zeros_like(x)
 
+    def __init__(self) -> None:
+        # Keras 3 Dropout layers own a SeedGenerator whose default seed comes
+        # from Python's global `random`; we seed them from this instead, so that
+        # seed() governs them without touching global state.
+        self._layer_seeds = random.Random()
+
     def seed(self, seed: int) -> None:
         # Sets the global seed and, in eager mode, resets the per-op counter, so
         # the same seed gives the same sequence of draws.
         tf.random.set_seed(seed)
+        self._layer_seeds.seed(seed)
+
+    def _layer_seed(self) -> int:
+        return self._layer_seeds.randint(1, 10**9)
 
     def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
         # See Adapter.scratch_dropout for why float32 uniforms and arithmetic.
@@ -52,10 +93,10 @@ class Adapter(_Base):
         # is reported by the conformance tables, not papered over here.
         return tf.nn.dropout(x, rate=p)
 
-    def make_dropout_layer(self, p: float) -> tf.keras.layers.Layer:
-        return tf.keras.layers.Dropout(p)
+    def make_dropout_layer(self, p: float) -> keras.layers.Layer:
+        return keras.layers.Dropout(p, seed=self._layer_seed())
 
-    def call_layer(self, layer: tf.keras.layers.Layer, x: Tensor, *, training: bool) -> Tensor:
+    def call_layer(self, layer: keras.layers.Layer, x: Tensor, *, training: bool) -> Tensor:
         return layer(x, training=training)
 
     def value_and_grad(
@@ -68,3 +109,97 @@ class Adapter(_Base):
             total = tf.reduce_sum(y)
         grad = tape.gradient(total, x)
         return y, tf.zeros_like(x) if grad is None else grad
+
+    # -- models and training ---------------------------------------------------
+    def build_mlp(
+        self,
+        kind: str,
+        sizes: tuple[int, int, int, int],
+        dropout: tuple[float, float],
+        params: list[np.ndarray] | None,
+    ) -> Any:
+        if kind == "scratch":
+            net = ScratchMLP(sizes, dropout)
+        else:
+            net = keras.Sequential(
+                [
+                    keras.Input(shape=sizes[:1]),
+                    keras.layers.Dense(sizes[1], activation="relu"),
+                    keras.layers.Dropout(dropout[0], seed=self._layer_seed()),
+                    keras.layers.Dense(sizes[2], activation="relu"),
+                    keras.layers.Dropout(dropout[1], seed=self._layer_seed()),
+                    keras.layers.Dense(sizes[3]),
+                ]
+            )
+        if params is not None:
+            self.set_mlp_params(net, params)
+        return net
+
+    def mlp_forward(self, net: Any, x: Tensor, *, training: bool) -> tuple[Tensor, list[Tensor]]:
+        if isinstance(net, ScratchMLP):
+            return net(x, training)
+        # The Sequential is built on flat inputs (its first layer would be the
+        # chapter's Flatten); reshape so that every image layout fits.
+        x = tf.reshape(x, (-1, net.input_shape[-1]))
+        hidden = []
+        for layer in net.layers:
+            x = layer(x, training=training)
+            if isinstance(layer, keras.layers.Dropout):
+                hidden.append(x)
+        return x, hidden
+
+    def _variables(self, net: Any) -> list[Any]:
+        if isinstance(net, ScratchMLP):
+            return list(net.params)
+        dense = [la for la in net.layers if isinstance(la, keras.layers.Dense)]
+        return [v for la in dense for v in (la.kernel, la.bias)]
+
+    def get_mlp_params(self, net: Any) -> list[np.ndarray]:
+        return [np.array(v.numpy(), copy=True) for v in self._variables(net)]
+
+    def set_mlp_params(self, net: Any, params: list[np.ndarray]) -> None:
+        for v, value in zip(self._variables(net), params):
+            v.assign(np.asarray(value, dtype=np.float32))
+
+    def make_train_step(
+        self, net: Any, lr: float, updater: str
+    ) -> Callable[[Tensor, Tensor], tuple[float, int]]:
+        variables = self._variables(net)
+        optimizer = None
+        if updater == "framework":
+            optimizer = keras.optimizers.SGD(learning_rate=lr)
+            optimizer.build(variables)  # create its state outside tf.function
+
+        # One compiled graph per step: eager TensorFlow spends more time
+        # dispatching ops than multiplying matrices at this size.
+        @tf.function(reduce_retracing=True)
+        def step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+            with tf.GradientTape() as tape:
+                logits, _ = self.mlp_forward(net, x, training=True)
+                losses = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+                loss = tf.reduce_mean(losses)
+            grads = tape.gradient(loss, variables)
+            if optimizer is not None:
+                optimizer.apply_gradients(zip(grads, variables))
+            else:
+                for v, g in zip(variables, grads):
+                    v.assign_sub(lr * g)
+            correct = tf.reduce_sum(
+                tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=y.dtype), y), tf.int32)
+            )
+            return tf.reduce_sum(losses), correct
+
+        def run(x: Tensor, y: Tensor) -> tuple[float, int]:
+            loss_sum, correct = step(x, y)
+            return float(loss_sum), int(correct)
+
+        return run
+
+    def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
+        @tf.function(reduce_retracing=True)
+        def evaluate(x: Tensor, y: Tensor) -> Tensor:
+            logits, _ = self.mlp_forward(net, x, training=False)
+            predicted = tf.argmax(logits, axis=1, output_type=y.dtype)
+            return tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.int32))
+
+        return lambda x, y: int(evaluate(x, y))

@@ -6,9 +6,52 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import Tensor
+from d2ldrop.ops import dropout_layer
+
+
+class ScratchMLP(nn.Module):
+    """The chapter's scratch model: raw parameters, ReLU, dropout_layer."""
+
+    def __init__(self, sizes: tuple[int, int, int, int], dropout: tuple[float, float]):
+        super().__init__()
+        self.dropout = dropout
+        self.num_inputs = sizes[0]
+        shapes = list(zip(sizes[:-1], sizes[1:]))
+        # The framework's own default initialization: that of nn.Linear, which
+        # stores (out, in); kept here as (in, out) to multiply as X @ W.
+        layers = [nn.Linear(i, o) for i, o in shapes]
+        self.params = nn.ParameterList()
+        for layer in layers:
+            self.params.append(nn.Parameter(layer.weight.detach().T.contiguous()))
+            self.params.append(nn.Parameter(layer.bias.detach().clone()))
+
+    def forward(self, x: Tensor, training: bool) -> tuple[Tensor, list[Tensor]]:
+        W1, b1, W2, b2, W3, b3 = self.params
+        x = x.reshape(-1, self.num_inputs)
+        H1 = torch.relu(x @ W1 + b1)
+        if training:
+            H1 = dropout_layer(H1, self.dropout[0], backend="torch")
+        H2 = torch.relu(H1 @ W2 + b2)
+        if training:
+            H2 = dropout_layer(H2, self.dropout[1], backend="torch")
+        return H2 @ W3 + b3, [H1, H2]
+
+
+def _concise_mlp(sizes: tuple[int, int, int, int], dropout: tuple[float, float]) -> nn.Module:
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(sizes[0], sizes[1]),
+        nn.ReLU(),
+        nn.Dropout(dropout[0]),
+        nn.Linear(sizes[1], sizes[2]),
+        nn.ReLU(),
+        nn.Dropout(dropout[1]),
+        nn.Linear(sizes[2], sizes[3]),
+    )
 
 
 class Adapter(_Base):
@@ -60,3 +103,79 @@ class Adapter(_Base):
             return y.detach(), torch.zeros_like(x)
         (grad,) = torch.autograd.grad(y.sum(), x, allow_unused=True)
         return y.detach(), torch.zeros_like(x) if grad is None else grad
+
+    # -- models and training ---------------------------------------------------
+    def build_mlp(
+        self,
+        kind: str,
+        sizes: tuple[int, int, int, int],
+        dropout: tuple[float, float],
+        params: list[np.ndarray] | None,
+    ) -> nn.Module:
+        net = ScratchMLP(sizes, dropout) if kind == "scratch" else _concise_mlp(sizes, dropout)
+        if params is not None:
+            self.set_mlp_params(net, params)
+        return net
+
+    def mlp_forward(
+        self, net: nn.Module, x: Tensor, *, training: bool
+    ) -> tuple[Tensor, list[Tensor]]:
+        if isinstance(net, ScratchMLP):
+            return net(x, training)
+        # nn.Module keeps its mode as state; set it from the explicit argument.
+        net.train(training)
+        hidden = []
+        for layer in net:
+            x = layer(x)
+            if isinstance(layer, nn.Dropout):
+                hidden.append(x)
+        return x, hidden
+
+    def _weights(self, net: nn.Module) -> list[tuple[Tensor, bool]]:
+        """Parameters in canonical order, with whether each is stored transposed."""
+        if isinstance(net, ScratchMLP):
+            return [(p, False) for p in net.params]
+        linears = [m for m in net if isinstance(m, nn.Linear)]
+        return [t for m in linears for t in ((m.weight, True), (m.bias, False))]
+
+    def get_mlp_params(self, net: nn.Module) -> list[np.ndarray]:
+        return [
+            (p.detach().T if transposed else p.detach()).cpu().numpy().copy()
+            for p, transposed in self._weights(net)
+        ]
+
+    def set_mlp_params(self, net: nn.Module, params: list[np.ndarray]) -> None:
+        with torch.no_grad():
+            for (p, transposed), value in zip(self._weights(net), params):
+                p.copy_(torch.from_numpy(np.asarray(value.T if transposed else value)))
+
+    def make_train_step(
+        self, net: nn.Module, lr: float, updater: str
+    ) -> Callable[[Tensor, Tensor], tuple[float, int]]:
+        params = [p for p, _ in self._weights(net)]
+        optimizer = torch.optim.SGD(params, lr=lr) if updater == "framework" else None
+
+        def step(x: Tensor, y: Tensor) -> tuple[float, int]:
+            logits, _ = self.mlp_forward(net, x, training=True)
+            loss = nn.functional.cross_entropy(logits, y)
+            for p in params:
+                p.grad = None
+            loss.backward()
+            if optimizer is not None:
+                optimizer.step()
+            else:
+                with torch.no_grad():
+                    for p in params:
+                        p -= lr * p.grad
+            correct = (logits.argmax(dim=1) == y).sum()
+            return float(loss.detach()) * y.shape[0], int(correct)
+
+        return step
+
+    def make_eval_step(self, net: nn.Module) -> Callable[[Tensor, Tensor], int]:
+        def evaluate(x: Tensor, y: Tensor) -> int:
+            with torch.no_grad():
+                logits, _ = self.mlp_forward(net, x, training=False)
+            return int((logits.argmax(dim=1) == y).sum())
+
+        return evaluate

@@ -1,0 +1,201 @@
+"""``d2ldrop train``: the chapter's training, on one backend or all three."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+MODELS = ("scratch", "concise")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from d2ldrop.cli import add_backend_argument
+
+    p = sub.add_parser(
+        "train",
+        help="train the chapter's MLP with dropout on Fashion-MNIST",
+        description="Train the chapter's scratch or concise MLP (784-256-256-10, dropout "
+        "after each hidden ReLU) with SGD and softmax cross-entropy, evaluate after each "
+        "epoch, and write the history (JSON, CSV) and the curves (PNG) to --out.",
+    )
+    add_backend_argument(p)
+    p.add_argument("--model", "-m", choices=(*MODELS, "all"), default="scratch",
+                   help="scratch (raw parameters + dropout_layer), concise (the "
+                   "framework's Sequential + Dropout), or all. Default: scratch.")
+    p.add_argument("--epochs", type=int, default=10, help="default: 10")
+    p.add_argument("--lr", type=float, default=0.5, help="default: 0.5")
+    p.add_argument("--batch-size", type=int, default=256, help="default: 256")
+    p.add_argument("--dropout1", type=float, default=0.2, help="after hidden layer 1 (0.2)")
+    p.add_argument("--dropout2", type=float, default=0.5, help="after hidden layer 2 (0.5)")
+    p.add_argument("--init", choices=("normal", "framework"), default="normal",
+                   help="normal: N(0, 0.01) weights, zero biases, the same numbers on every "
+                   "backend for a seed (default); framework: each framework's own default")
+    p.add_argument("--updater", choices=("scratch", "framework"), default=None,
+                   help="SGD by hand or the framework's optimizer. Default: scratch for the "
+                   "scratch model, framework for the concise one (as the book)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed for initialization, batch order and dropout masks")
+    p.add_argument("--out", type=Path, default=Path("runs/train"),
+                   help="output directory (default: runs/train)")
+    p.add_argument("--data-dir", type=Path, default=None, help="directory with the data")
+    p.add_argument("--download", action="store_true",
+                   help="download Fashion-MNIST into the cache if it is not found locally")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress, no epoch lines")
+    p.set_defaults(func=run, parser=p)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Every argument error, before any framework is imported or data read (exit 2)."""
+    parser: argparse.ArgumentParser = args.parser
+    for name in ("dropout1", "dropout2"):
+        value = getattr(args, name)
+        if not 0.0 <= value <= 1.0:  # NaN fails too
+            parser.error(f"--{name}: expected a float between 0 and 1. Received: {value}")
+    if args.epochs < 0:
+        parser.error(f"--epochs: expected a non-negative integer. Received: {args.epochs}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        parser.error(f"--lr: expected a positive number. Received: {args.lr}")
+    if args.batch_size < 1:
+        parser.error(f"--batch-size: expected a positive integer. Received: {args.batch_size}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        parser.error(f"--seed: expected an integer in [0, 2**32). Received: {args.seed}")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=args.out):
+            pass
+    except OSError as err:
+        parser.error(f"--out: cannot write to {str(args.out)!r}: {err.strerror or err}")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_args(args)
+    from d2ldrop import get_adapter
+    from d2ldrop.cli import resolve_backends
+    from d2ldrop.data import load_fashion_mnist_arrays
+
+    backends = resolve_backends(args.backend)
+    models = list(MODELS) if args.model == "all" else [args.model]
+    for name in backends:  # a missing framework fails before any training
+        get_adapter(name)
+    data = load_fashion_mnist_arrays(data_dir=args.data_dir, download=args.download)
+
+    from d2ldrop.training import TrainingDiverged
+
+    histories = []
+    status = 0
+    for name in backends:
+        for kind in models:
+            try:
+                history = _train_one(args, name, kind, data)
+            except TrainingDiverged as err:
+                print(f"d2ldrop train: {name}/{kind}: {err}", file=sys.stderr)
+                histories.append(err.history)
+                status = 1
+                continue
+            histories.append(history)
+            if history.interrupted:
+                status = 130
+                break
+        if status == 130:
+            break
+    _report(args, histories)
+    if status == 130:
+        done = histories[-1].epochs if histories else []
+        print(f"interrupted: kept {len(done)} finished epoch(s) in {args.out}", file=sys.stderr)
+    return status
+
+
+def _train_one(args: argparse.Namespace, backend: str, kind: str, data):
+    from d2ldrop.data import Batches
+    from d2ldrop.models import build_mlp
+    from d2ldrop.training import SGD, CrossEntropyLoss, train_ch3
+
+    net = build_mlp(kind, dropout1=args.dropout1, dropout2=args.dropout2, init=args.init,
+                    seed=args.seed, backend=backend)
+    train_iter = Batches(data.train_images, data.train_labels, args.batch_size,
+                         shuffle=True, seed=args.seed, backend=backend)
+    test_iter = Batches(data.test_images, data.test_labels, args.batch_size,
+                        shuffle=False, backend=backend)
+    updater = SGD(args.lr, args.updater or ("scratch" if kind == "scratch" else "framework"))
+
+    def on_epoch(history) -> None:
+        history.config.update(batch_size=args.batch_size, seed=args.seed, init=args.init)
+        history.save(args.out)
+        if not args.quiet:
+            r = history.epochs[-1]
+            print(f"{backend}/{kind} epoch {r.epoch}/{args.epochs}: loss {r.train_loss:.4f}, "
+                  f"train acc {r.train_acc:.4f}, test acc {r.test_acc:.4f} "
+                  f"({r.train_seconds:.2f} s + {r.eval_seconds:.2f} s)", flush=True)
+
+    try:
+        history = train_ch3(net, train_iter, test_iter, CrossEntropyLoss(), args.epochs,
+                            updater, progress=False if args.quiet else None,
+                            on_epoch=on_epoch)
+    except Exception as err:
+        if hasattr(err, "history"):
+            err.history.save(args.out)  # the error is recorded beside the epochs done
+        raise
+    history.config.update(batch_size=args.batch_size, seed=args.seed, init=args.init)
+    history.save(args.out)
+    return history
+
+
+def _report(args: argparse.Namespace, histories: list) -> None:
+    import json
+
+    from d2ldrop.plotting import plot_histories
+    from d2ldrop.training import write_atomic
+
+    if not histories:
+        return
+    plot = plot_histories(histories, args.out / "curves.png",
+                          title=f"Dropout, Fashion-MNIST, lr {args.lr}, batch {args.batch_size}")
+    rows = [summary_row(h) for h in histories]
+    write_atomic(args.out / "summary.json", json.dumps(rows, indent=2) + "\n")
+    print()
+    print(format_table(rows))
+    print(f"\nwrote {args.out}/ (history-*.json, history-*.csv, summary.json, {plot.name})")
+
+
+def summary_row(history) -> dict:
+    """Final figures of one run, and the book's train_ch3 checks."""
+    import statistics
+
+    r = history.final
+    if r is None:
+        return {"backend": history.backend, "model": history.model, "epochs": 0}
+    return {
+        "backend": history.backend,
+        "model": history.model,
+        "epochs": len(history.epochs),
+        "train_loss": r.train_loss,
+        "train_acc": r.train_acc,
+        "test_acc": r.test_acc,
+        "train_s_per_epoch": statistics.median(e.train_seconds for e in history.epochs),
+        "eval_s_per_epoch": statistics.median(e.eval_seconds for e in history.epochs),
+        # d2l's train_ch3 asserts these after training.
+        "book_checks": r.train_loss < 0.5 and r.train_acc > 0.7 and r.test_acc > 0.7,
+        "error": history.error,
+    }
+
+
+def format_table(rows: list[dict]) -> str:
+    head = ("backend", "model", "epochs", "train loss", "train acc", "test acc",
+            "train s/ep", "eval s/ep", "book checks")
+    lines = [head]
+    for r in rows:
+        if not r.get("epochs"):
+            lines.append((r["backend"], r["model"], "0", *["-"] * 6))
+            continue
+        lines.append((
+            r["backend"], r["model"], str(r["epochs"]), f"{r['train_loss']:.4f}",
+            f"{r['train_acc']:.4f}", f"{r['test_acc']:.4f}", f"{r['train_s_per_epoch']:.2f}",
+            f"{r['eval_s_per_epoch']:.2f}",
+            "diverged" if r.get("error") else ("pass" if r["book_checks"] else "FAIL"),
+        ))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    fmt = lambda line: "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(lines[0]), fmt(tuple("-" * w for w in widths)), *map(fmt, lines[1:])])

@@ -1,0 +1,113 @@
+"""The chapter's two MLPs, built on any backend (backend-neutral front)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from d2ldrop._backend import get_adapter
+from d2ldrop._validate import check_probability
+from d2ldrop.backends.base import Adapter
+
+Tensor = Any
+Kind = Literal["scratch", "concise"]
+Init = Literal["normal", "framework"]
+
+KINDS: tuple[str, ...] = ("scratch", "concise")
+INITS: tuple[str, ...] = ("normal", "framework")
+
+
+def normal_init(
+    sizes: tuple[int, ...], sigma: float = 0.01, seed: int | None = None
+) -> list[np.ndarray]:
+    """Weights ~ normal(0, sigma) and zero biases, drawn in numpy from ``seed``.
+
+    This is the chapter's MXNet/PyTorch choice; drawing it in numpy gives every
+    backend the same initial parameters for the same seed. Layout: [W1, b1, ...],
+    each W of shape (inputs, outputs).
+    """
+    rng = np.random.default_rng(seed)
+    params: list[np.ndarray] = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        params.append(rng.normal(0.0, sigma, size=(n_in, n_out)).astype(np.float32))
+        params.append(np.zeros(n_out, dtype=np.float32))
+    return params
+
+
+@dataclass
+class MLP:
+    """An MLP 784-256-256-10 with dropout after each hidden ReLU (training only).
+
+    ``net`` is the framework's own object (an ``nn.Module``, a Keras model or
+    ``tf.Module``, a Gluon block); calling the MLP needs an explicit ``training``.
+    """
+
+    kind: Kind
+    backend: str
+    dropout: tuple[float, float]
+    sizes: tuple[int, int, int, int]
+    net: Any = field(repr=False)
+
+    @property
+    def adapter(self) -> Adapter:
+        return get_adapter(self.backend)
+
+    def __call__(self, X: Tensor, *, training: bool) -> Tensor:
+        """Logits for a batch; dropout is active only if ``training`` is True."""
+        return self.adapter.mlp_forward(self.net, X, training=bool(training))[0]
+
+    def hidden(self, X: Tensor, *, training: bool) -> list[Tensor]:
+        """The two hidden activations after dropout (what the next layer sees)."""
+        return self.adapter.mlp_forward(self.net, X, training=bool(training))[1]
+
+    def get_params(self) -> list[np.ndarray]:
+        """Parameters as numpy arrays [W1, b1, W2, b2, W3, b3], W as (in, out)."""
+        return self.adapter.get_mlp_params(self.net)
+
+    def set_params(self, params: list[np.ndarray]) -> None:
+        self.adapter.set_mlp_params(self.net, params)
+
+
+def build_mlp(
+    kind: Kind = "scratch",
+    *,
+    dropout1: float = 0.2,
+    dropout2: float = 0.5,
+    num_inputs: int = 784,
+    num_hiddens1: int = 256,
+    num_hiddens2: int = 256,
+    num_outputs: int = 10,
+    init: Init = "normal",
+    seed: int | None = None,
+    backend: str | None = None,
+) -> MLP:
+    """The chapter's scratch (raw parameters) or concise (Sequential) MLP.
+
+    ``init="normal"``: weights normal(0, 0.01), zero biases, the same numbers on
+    every backend for a given ``seed``; ``init="framework"``: each framework's
+    default initialization (what the chapter's TensorFlow code uses).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"Expected kind in {KINDS}. Received: kind={kind!r}")
+    if init not in INITS:
+        raise ValueError(f"Expected init in {INITS}. Received: init={init!r}")
+    dropout = (check_probability(dropout1, "dropout1"), check_probability(dropout2, "dropout2"))
+    sizes = (num_inputs, num_hiddens1, num_hiddens2, num_outputs)
+    adapter = get_adapter(backend)
+    if seed is not None:
+        adapter.seed(seed)
+    params = normal_init(sizes, 0.01, seed) if init == "normal" else None
+    net = adapter.build_mlp(kind, sizes, dropout, params)
+    return MLP(kind=kind, backend=adapter.name, dropout=dropout, sizes=sizes, net=net)
+
+
+def scratch_mlp(**kwargs: Any) -> MLP:
+    """``build_mlp("scratch", ...)``: the chapter's model from raw parameters."""
+    return build_mlp("scratch", **kwargs)
+
+
+def concise_mlp(**kwargs: Any) -> MLP:
+    """``build_mlp("concise", ...)``: the framework's Sequential with its Dropout."""
+    return build_mlp("concise", **kwargs)
