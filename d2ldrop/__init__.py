@@ -18,6 +18,7 @@ from d2ldrop._backend import (
     get_backend,
     use_backend,
 )
+from d2ldrop.data import load_data_fashion_mnist
 from d2ldrop.errors import (
     BackendNotAvailableError,
     D2LDropError,
@@ -43,6 +44,7 @@ __all__ = [
     "from_numpy",
     "get_adapter",
     "get_backend",
+    "load_data_fashion_mnist",
     "seed",
     "to_numpy",
     "use_backend",
