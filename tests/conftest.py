@@ -59,3 +59,26 @@ def adapter(backend: str):
 def _clean_backend_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start from the default backend whatever the caller's environment."""
     monkeypatch.delenv(d2ldrop.ENV_VAR, raising=False)
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    """The real Fashion-MNIST arrays, found by the normal lookup (never downloaded).
+
+    Skipped locally when absent (set D2LDROP_DATA_DIR or install Debian's
+    dataset-fashion-mnist); a failure under CI, which installs the data.
+    """
+    from d2ldrop.data import load_fashion_mnist_arrays
+    from d2ldrop.errors import DataError
+
+    try:
+        return load_fashion_mnist_arrays(download=False)
+    except DataError as err:
+        reason = (
+            "real Fashion-MNIST not found locally: set D2LDROP_DATA_DIR to a directory "
+            "with the four IDX files, or `apt-get install dataset-fashion-mnist`, or run "
+            f"`d2ldrop data --download` once ({str(err).splitlines()[0]})"
+        )
+        if IN_CI:
+            pytest.fail(f"CI must run the real-data tests, but {reason}")
+        pytest.skip(reason)

@@ -1,0 +1,135 @@
+"""The chapter's two MLPs on every backend: structure, explicit training mode, dropout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import d2ldrop
+from d2ldrop.models import build_mlp, normal_init
+
+Z = 5.0  # two-sided normal quantile for the binomial checks (P = 5.7e-7 each)
+KINDS = ("scratch", "concise")
+
+
+def images(adapter, n=512, seed=0):
+    """Random images in the backend's layout, float32 in [0, 1]."""
+    x = np.random.default_rng(seed).random((n, 28, 28), dtype=np.float32)
+    x = x[..., None] if adapter.channels_last else x[:, None]
+    return adapter.from_numpy(x)
+
+
+def numpy_forward(params, x):
+    W1, b1, W2, b2, W3, b3 = params
+    h1 = np.maximum(x.reshape(len(x), -1) @ W1 + b1, 0)
+    h2 = np.maximum(h1 @ W2 + b2, 0)
+    return h2 @ W3 + b3
+
+
+@pytest.fixture(params=KINDS)
+def kind(request):
+    return request.param
+
+
+def test_normal_init_is_the_same_numbers_on_every_backend(adapter, kind):
+    net = build_mlp(kind, seed=11, backend=adapter.name)
+    expected = normal_init((784, 256, 256, 10), 0.01, seed=11)
+    got = net.get_params()
+    assert [p.shape for p in got] == [p.shape for p in expected]
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+    W1 = expected[0]
+    assert abs(W1.std() - 0.01) < 0.0002 and all(not b.any() for b in expected[1::2])
+
+
+def test_framework_init_differs_from_normal(adapter, kind):
+    net = build_mlp(kind, init="framework", seed=0, backend=adapter.name)
+    W1, b1 = net.get_params()[:2]
+    assert W1.shape == (784, 256) and b1.shape == (256,)
+    assert W1.std() > 0.02  # every framework's default is wider than N(0, 0.01)
+
+
+def test_evaluation_matches_numpy_reference(adapter, kind):
+    net = build_mlp(kind, seed=3, backend=adapter.name)
+    rng = np.random.default_rng(4)
+    params = [rng.normal(0, 0.05, p.shape).astype(np.float32) for p in net.get_params()]
+    net.set_params(params)
+    x = images(adapter, 64)
+    x_np = adapter.to_numpy(x)
+    logits = adapter.to_numpy(net(x, training=False))
+    np.testing.assert_allclose(logits, numpy_forward(params, x_np), rtol=1e-4, atol=1e-5)
+
+
+def test_evaluation_is_deterministic_and_drops_nothing(adapter, kind):
+    net = build_mlp(kind, seed=0, backend=adapter.name)
+    x = images(adapter)
+    a = adapter.to_numpy(net(x, training=False))
+    b = adapter.to_numpy(net(x, training=False))
+    np.testing.assert_array_equal(a, b)
+    params = net.get_params()
+    np.testing.assert_allclose(a, numpy_forward(params, adapter.to_numpy(x)), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_dropout_fires_in_training(adapter, kind):
+    p1, p2 = 0.2, 0.5
+    net = build_mlp(kind, dropout1=p1, dropout2=p2, seed=5, backend=adapter.name)
+    x = images(adapter)
+    a = adapter.to_numpy(net(x, training=True))
+    b = adapter.to_numpy(net(x, training=True))
+    assert not np.array_equal(a, b)
+
+    h1_eval = adapter.to_numpy(net.hidden(x, training=False)[0])
+    h1, h2 = (adapter.to_numpy(h) for h in net.hidden(x, training=True))
+    # Layer 1 sees the same pre-activations in both modes, so among the units
+    # that ReLU left alive, the share zeroed by dropout is Binomial(n, p1) / n.
+    alive = h1_eval != 0
+    n = int(alive.sum())
+    dropped = int(np.count_nonzero(h1[alive] == 0))
+    assert abs(dropped - n * p1) <= Z * math.sqrt(n * p1 * (1 - p1))
+    # Kept units are scaled by 1 / (1 - p1).
+    kept = alive & (h1 != 0)
+    np.testing.assert_allclose(h1[kept], h1_eval[kept] / (1 - p1), rtol=1e-5)
+    # Layer 2: zeros include every dropped unit, Binomial(h2.size, p2).
+    m = h2.size
+    assert np.count_nonzero(h2 == 0) >= m * p2 - Z * math.sqrt(m * p2 * (1 - p2))
+
+
+def test_training_requires_an_explicit_mode(adapter, kind):
+    net = build_mlp(kind, seed=0, backend=adapter.name)
+    with pytest.raises(TypeError):
+        net(images(adapter, 4))  # training= is keyword-only and required
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_guard_probabilities_in_models(adapter, kind, p):
+    net = build_mlp(kind, dropout1=p, dropout2=p, seed=0, backend=adapter.name)
+    x = images(adapter, 32)
+    h1, h2 = (adapter.to_numpy(h) for h in net.hidden(x, training=True))
+    if p == 1.0 and kind == "concise" and adapter.name == "mxnet":
+        # A real framework difference, kept visible: Gluon's Dropout(1.0) scales
+        # by 1/(1-p) = inf and returns 0 * inf = NaN; torch and Keras return zeros.
+        assert np.isnan(h1).all()
+    elif p == 1.0:
+        assert not h1.any() and not h2.any()
+    else:
+        np.testing.assert_array_equal(h1, adapter.to_numpy(net.hidden(x, training=False)[0]))
+
+
+@pytest.mark.parametrize("bad", [{"dropout1": 1.5}, {"dropout2": -0.1}, {"kind": "cnn"},
+                                 {"init": "xavier"}])
+def test_bad_model_arguments(bad):
+    kwargs = {"backend": "torch", **bad}
+    kind = kwargs.pop("kind", "scratch")
+    with pytest.raises(ValueError, match="Received"):
+        build_mlp(kind, **kwargs)
+
+
+def test_same_seed_same_parameters_across_backends():
+    names = [b for b in d2ldrop.BACKENDS if b in d2ldrop.available_backends()]
+    params = [build_mlp("concise", seed=21, backend=b).get_params() for b in names]
+    for other in params[1:]:
+        for a, b in zip(params[0], other):
+            np.testing.assert_array_equal(a, b)
