@@ -38,11 +38,12 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 
 from d2ldrop._backend import get_adapter
+from d2ldrop._progress import Progress
 from d2ldrop.errors import DataError
 
 Tensor = Any
@@ -477,33 +478,8 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-class _Progress:
-    """A one-line progress bar on a terminal; silent otherwise."""
-
-    def __init__(self, label: str, total: int | None, enabled: bool, stream: TextIO) -> None:
-        self.label, self.total, self.enabled, self.stream = label, total, enabled, stream
-        self._last = -math.inf
-        self._shown = False
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self._last < 0.1 and done != self.total):
-            return
-        self._last = now
-        mib = f"{done / 2**20:.1f}"
-        if self.total:
-            filled = int(30 * done / self.total)
-            bar = f"[{'#' * filled}{'.' * (30 - filled)}] {mib}/{self.total / 2**20:.1f} MiB"
-        else:
-            bar = f"{mib} MiB"
-        self.stream.write(f"\r{self.label} {bar}")
-        self.stream.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        if self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
 
 
 class _IncompleteDownload(OSError):
@@ -530,7 +506,7 @@ def _fetch(url: str, spec: _File, directory: Path, progress: bool) -> None:
             with _open_url(request, TIMEOUT_S) as response:
                 length = response.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
-                bar = _Progress(target.name, total, progress, sys.stderr)
+                bar = Progress(target.name, total, enabled=progress, stream=sys.stderr, fmt=_mib)
                 done = 0
                 try:
                     while chunk := response.read(CHUNK_BYTES):
