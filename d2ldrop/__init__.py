@@ -25,11 +25,34 @@ from d2ldrop.errors import (
     DataError,
     UnknownBackendError,
 )
+from d2ldrop.models import MLP, build_mlp, concise_mlp, scratch_mlp
 from d2ldrop.ops import dropout_layer, from_numpy, seed, to_numpy
+from d2ldrop.training import (
+    SGD,
+    CrossEntropyLoss,
+    History,
+    TrainingDiverged,
+    evaluate_accuracy,
+    framework_sgd,
+    sgd,
+    train_ch3,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MLP",
+    "SGD",
+    "CrossEntropyLoss",
+    "History",
+    "TrainingDiverged",
+    "build_mlp",
+    "concise_mlp",
+    "evaluate_accuracy",
+    "framework_sgd",
+    "scratch_mlp",
+    "sgd",
+    "train_ch3",
     "ALIASES",
     "BACKENDS",
     "DEFAULT_BACKEND",
