@@ -75,10 +75,11 @@ class Adapter(_Base):
 
     def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
         # See Adapter.scratch_dropout for why float32 uniforms and arithmetic.
-        xc = x if x.dtype == np.float64 else x.astype("float32")
+        # astype copies unless told not to, even to the same dtype.
+        xc = x if x.dtype in (np.float32, np.float64) else x.astype("float32")
         u = mx.np.random.uniform(0.0, 1.0, size=x.shape, dtype="float32", ctx=x.ctx)
-        mask = (u > p).astype(xc.dtype)
-        return (mask * xc / (1.0 - p)).astype(x.dtype)
+        mask = (u > p).astype(xc.dtype, copy=False)
+        return (mask * xc / (1.0 - p)).astype(x.dtype, copy=False)
 
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         # mode="always" drops whatever autograd's global training flag says.
