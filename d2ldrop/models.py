@@ -10,6 +10,7 @@ import numpy as np
 from d2ldrop._backend import get_adapter
 from d2ldrop._validate import check_probability
 from d2ldrop.backends.base import Adapter
+from d2ldrop.ops import dropout_layer
 
 Tensor = Any
 Kind = Literal["scratch", "concise"]
@@ -17,6 +18,47 @@ Init = Literal["normal", "framework"]
 
 KINDS: tuple[str, ...] = ("scratch", "concise")
 INITS: tuple[str, ...] = ("normal", "framework")
+
+
+def apply_mask(H: Tensor, mask: Tensor, p: float) -> Tensor:
+    """Dropout with a given 0/1 keep-mask: H * mask / (1 - p) (zeros when p == 1)."""
+    if p == 1.0:
+        return H * 0.0
+    if p == 0.0:
+        return H
+    return H * mask / (1.0 - p)
+
+
+def scratch_forward(
+    adapter: Adapter,
+    params: list[Tensor],
+    x: Tensor,
+    *,
+    training: bool,
+    dropout: tuple[float, float],
+    masks: list[Tensor] | None = None,
+) -> tuple[Tensor, list[Tensor]]:
+    """The chapter's scratch model, written once for every backend.
+
+    relu(X W1 + b1) -> dropout(p1) -> relu(. W2 + b2) -> dropout(p2) -> . W3 + b3,
+    dropout only when ``training``. With ``masks`` (two 0/1 keep-masks, for
+    lockstep runs), they replace the random draws. Returns the logits and the two
+    hidden activations after dropout.
+    """
+    W1, b1, W2, b2, W3, b3 = params
+    X = adapter.reshape(x, (-1, W1.shape[0]))
+    hidden = []
+    H = X
+    for i, (W, b) in enumerate(((W1, b1), (W2, b2))):
+        H = adapter.relu(adapter.matmul(H, W) + b)
+        if training:
+            H = (
+                dropout_layer(H, dropout[i], backend=adapter.name)
+                if masks is None
+                else apply_mask(H, masks[i], dropout[i])
+            )
+        hidden.append(H)
+    return adapter.matmul(H, W3) + b3, hidden
 
 
 def normal_init(

@@ -133,3 +133,24 @@ def test_same_seed_same_parameters_across_backends():
     for other in params[1:]:
         for a, b in zip(params[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+def test_external_masks_replace_the_random_draws(adapter, kind):
+    """With given keep-masks, a training pass is deterministic and equals numpy's."""
+    p1, p2 = 0.2, 0.5
+    net = build_mlp(kind, dropout1=p1, dropout2=p2, seed=2, backend=adapter.name)
+    rng = np.random.default_rng(9)
+    params = [rng.normal(0, 0.05, p.shape).astype(np.float32) for p in net.get_params()]
+    net.set_params(params)
+    x = images(adapter, 32)
+    m1 = (rng.random((32, 256)) > p1).astype(np.float32)
+    m2 = (rng.random((32, 256)) > p2).astype(np.float32)
+    masks = [adapter.from_numpy(m1), adapter.from_numpy(m2)]
+    logits, (h1, h2) = adapter.mlp_forward(net.net, x, training=True, masks=masks)
+    W1, b1, W2, b2, W3, b3 = params
+    xn = adapter.to_numpy(x).reshape(32, -1)
+    e1 = np.maximum(xn @ W1 + b1, 0) * m1 / (1 - p1)
+    e2 = np.maximum(e1 @ W2 + b2, 0) * m2 / (1 - p2)
+    np.testing.assert_allclose(adapter.to_numpy(h1), e1, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(adapter.to_numpy(h2), e2, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(adapter.to_numpy(logits), e2 @ W3 + b3, rtol=1e-4, atol=1e-5)

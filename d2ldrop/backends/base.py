@@ -50,6 +50,15 @@ class Adapter(abc.ABC):
     def zeros_like(self, x: Tensor) -> Tensor:
         """Zeros with the shape and dtype of ``x``."""
 
+    @abc.abstractmethod
+    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor: ...
+
+    @abc.abstractmethod
+    def matmul(self, a: Tensor, b: Tensor) -> Tensor: ...
+
+    @abc.abstractmethod
+    def relu(self, x: Tensor) -> Tensor: ...
+
     # -- randomness ------------------------------------------------------------
     @abc.abstractmethod
     def seed(self, seed: int) -> None:
@@ -113,8 +122,14 @@ class Adapter(abc.ABC):
         """
 
     @abc.abstractmethod
-    def mlp_forward(self, net: Any, x: Tensor, *, training: bool) -> tuple[Tensor, list[Tensor]]:
-        """Logits and the two hidden activations after dropout, in the given mode."""
+    def mlp_forward(
+        self, net: Any, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Logits and the two hidden activations after dropout, in the given mode.
+
+        ``masks``: two 0/1 keep-masks applied (in training) instead of the model's
+        own dropout draws, for both models (the lockstep runs).
+        """
 
     @abc.abstractmethod
     def get_mlp_params(self, net: Any) -> list[np.ndarray]:
@@ -127,8 +142,8 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def make_train_step(
         self, net: Any, lr: float, updater: str
-    ) -> Callable[[Tensor, Tensor], tuple[float, int]]:
-        """A function running one SGD step on a batch, in training mode.
+    ) -> Callable[..., tuple[float, int]]:
+        """A function ``step(x, y, masks=None)`` running one SGD step, in training mode.
 
         The loss is softmax cross-entropy averaged over the batch. ``updater``
         'scratch' updates each parameter as p -= lr * grad by hand; 'framework'

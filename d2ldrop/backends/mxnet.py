@@ -11,7 +11,7 @@ from mxnet import autograd, gluon, npx
 
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import Tensor
-from d2ldrop.ops import dropout_layer
+from d2ldrop.models import apply_mask, scratch_forward
 
 # Gluon's numpy semantics (zero-size and 0-d arrays, numpy broadcasting) are a
 # process-wide switch in MXNet; the chapter turns it on too.
@@ -22,7 +22,7 @@ _DEFAULT_INIT = mx.init.Uniform(scale=0.07)
 
 
 class ScratchMLP:
-    """The chapter's scratch model: raw parameters, ReLU, dropout_layer.
+    """The chapter's scratch model: raw parameters (forward: models.scratch_forward).
 
     The arrays are held as gluon Parameters only so that gluon.Trainer can
     update them too; the forward pass uses no layer.
@@ -30,24 +30,12 @@ class ScratchMLP:
 
     def __init__(self, sizes: tuple[int, int, int, int], dropout: tuple[float, float]):
         self.dropout = dropout
-        self.num_inputs = sizes[0]
         self.params = []
         for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
             self.params.append(gluon.Parameter(f"W{k}", shape=(i, o), init=_DEFAULT_INIT))
             self.params.append(gluon.Parameter(f"b{k}", shape=(o,), init=mx.init.Zero()))
         for p in self.params:
             p.initialize()
-
-    def __call__(self, x: Tensor, training: bool) -> tuple[Tensor, list[Tensor]]:
-        W1, b1, W2, b2, W3, b3 = (p.data() for p in self.params)
-        x = x.reshape(-1, self.num_inputs)
-        H1 = npx.relu(mx.np.dot(x, W1) + b1)
-        if training:
-            H1 = dropout_layer(H1, self.dropout[0], backend="mxnet")
-        H2 = npx.relu(mx.np.dot(H1, W2) + b2)
-        if training:
-            H2 = dropout_layer(H2, self.dropout[1], backend="mxnet")
-        return mx.np.dot(H2, W3) + b3, [H1, H2]
 
 
 class Adapter(_Base):
@@ -69,6 +57,15 @@ class Adapter(_Base):
 
     def zeros_like(self, x: Tensor) -> Tensor:
         return mx.np.zeros_like(x)
+
+    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return x.reshape(shape)
+
+    def matmul(self, a: Tensor, b: Tensor) -> Tensor:
+        return mx.np.dot(a, b)
+
+    def relu(self, x: Tensor) -> Tensor:
+        return npx.relu(x)
 
     def seed(self, seed: int) -> None:
         mx.random.seed(seed)
@@ -143,15 +140,24 @@ class Adapter(_Base):
         # from the explicit argument.
         return autograd.train_mode() if training else autograd.predict_mode()
 
-    def mlp_forward(self, net: Any, x: Tensor, *, training: bool) -> tuple[Tensor, list[Tensor]]:
+    def mlp_forward(
+        self, net: Any, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
+    ) -> tuple[Tensor, list[Tensor]]:
         if isinstance(net, ScratchMLP):
-            return net(x, training)
+            return scratch_forward(self, [p.data() for p in net.params], x,
+                                   training=training, dropout=net.dropout, masks=masks)
         hidden = []
         with self._scope(training):
             for layer in net:
-                x = layer(x)  # Dense flattens its input (flatten=True)
                 if isinstance(layer, gluon.nn.Dropout):
+                    if training and masks is not None:
+                        # Gluon keeps the rate only as the private `_rate`.
+                        x = apply_mask(x, masks[len(hidden)], layer._rate)
+                    else:
+                        x = layer(x)
                     hidden.append(x)
+                else:
+                    x = layer(x)  # Dense flattens its input (flatten=True)
         return x, hidden
 
     def _parameters(self, net: Any) -> list[tuple[gluon.Parameter, bool]]:
@@ -174,16 +180,21 @@ class Adapter(_Base):
 
     def make_train_step(
         self, net: Any, lr: float, updater: str
-    ) -> Callable[[Tensor, Tensor], tuple[float, int]]:
+    ) -> Callable[..., tuple[float, int]]:
         params = [p for p, _ in self._parameters(net)]
         trainer = None
         if updater == "framework":
             trainer = gluon.Trainer(params, "sgd", {"learning_rate": lr})
-        scratch = isinstance(net, ScratchMLP)
+        # The hybridized Sequential runs as one cached graph; the layer-by-layer
+        # path is needed only to put external masks in place of Gluon's Dropout.
+        fast = not isinstance(net, ScratchMLP)
 
-        def step(x: Tensor, y: Tensor) -> tuple[float, int]:
+        def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
             with autograd.record(train_mode=True):
-                logits = net(x, True)[0] if scratch else net(x)
+                if fast and masks is None:
+                    logits = net(x)
+                else:
+                    logits, _ = self.mlp_forward(net, x, training=True, masks=masks)
                 log_p = npx.log_softmax(logits, axis=1)
                 losses = -npx.pick(log_p, y, axis=1)
                 loss = losses.mean()
@@ -204,7 +215,7 @@ class Adapter(_Base):
 
         def evaluate(x: Tensor, y: Tensor) -> int:
             with autograd.predict_mode():
-                logits = net(x, False)[0] if scratch else net(x)
+                logits = self.mlp_forward(net, x, training=False)[0] if scratch else net(x)
             return int((logits.argmax(axis=1).astype(y.dtype) == y).sum())
 
         return evaluate

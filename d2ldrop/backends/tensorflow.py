@@ -15,35 +15,23 @@ import tensorflow as tf  # noqa: E402
 
 from d2ldrop.backends.base import Adapter as _Base  # noqa: E402
 from d2ldrop.backends.base import Tensor  # noqa: E402
-from d2ldrop.ops import dropout_layer  # noqa: E402
+from d2ldrop.models import apply_mask, scratch_forward  # noqa: E402
 
 keras = tf.keras  # Keras 3 from TensorFlow 2.16 on
 
 
 class ScratchMLP(tf.Module):
-    """The chapter's scratch model: raw variables, ReLU, dropout_layer."""
+    """The chapter's scratch model: raw variables (forward: models.scratch_forward)."""
 
     def __init__(self, sizes: tuple[int, int, int, int], dropout: tuple[float, float]):
         super().__init__()
         self.dropout = dropout
-        self.num_inputs = sizes[0]
         # The framework's default initialization: that of keras Dense.
         glorot = keras.initializers.GlorotUniform()
         self.params = []
         for i, o in zip(sizes[:-1], sizes[1:]):
             self.params.append(tf.Variable(glorot((i, o)), name="W"))
             self.params.append(tf.Variable(tf.zeros(o), name="b"))
-
-    def __call__(self, x: Tensor, training: bool) -> tuple[Tensor, list[Tensor]]:
-        W1, b1, W2, b2, W3, b3 = self.params
-        x = tf.reshape(x, (-1, self.num_inputs))
-        H1 = tf.nn.relu(tf.matmul(x, W1) + b1)
-        if training:
-            H1 = dropout_layer(H1, self.dropout[0], backend="tensorflow")
-        H2 = tf.nn.relu(tf.matmul(H1, W2) + b2)
-        if training:
-            H2 = dropout_layer(H2, self.dropout[1], backend="tensorflow")
-        return tf.matmul(H2, W3) + b3, [H1, H2]
 
 
 class Adapter(_Base):
@@ -66,6 +54,15 @@ class Adapter(_Base):
 
     def zeros_like(self, x: Tensor) -> Tensor:
         return tf.zeros_like(x)
+
+    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return tf.reshape(x, shape)
+
+    def matmul(self, a: Tensor, b: Tensor) -> Tensor:
+        return tf.matmul(a, b)
+
+    def relu(self, x: Tensor) -> Tensor:
+        return tf.nn.relu(x)
 
     def __init__(self) -> None:
         # Keras 3 Dropout layers own a SeedGenerator whose default seed comes
@@ -135,17 +132,25 @@ class Adapter(_Base):
             self.set_mlp_params(net, params)
         return net
 
-    def mlp_forward(self, net: Any, x: Tensor, *, training: bool) -> tuple[Tensor, list[Tensor]]:
+    def mlp_forward(
+        self, net: Any, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
+    ) -> tuple[Tensor, list[Tensor]]:
         if isinstance(net, ScratchMLP):
-            return net(x, training)
+            return scratch_forward(self, net.params, x, training=training,
+                                   dropout=net.dropout, masks=masks)
         # The Sequential is built on flat inputs (its first layer would be the
         # chapter's Flatten); reshape so that every image layout fits.
         x = tf.reshape(x, (-1, net.input_shape[-1]))
         hidden = []
         for layer in net.layers:
-            x = layer(x, training=training)
             if isinstance(layer, keras.layers.Dropout):
+                if training and masks is not None:
+                    x = apply_mask(x, masks[len(hidden)], layer.rate)
+                else:
+                    x = layer(x, training=training)
                 hidden.append(x)
+            else:
+                x = layer(x)
         return x, hidden
 
     def _variables(self, net: Any) -> list[Any]:
@@ -163,7 +168,7 @@ class Adapter(_Base):
 
     def make_train_step(
         self, net: Any, lr: float, updater: str
-    ) -> Callable[[Tensor, Tensor], tuple[float, int]]:
+    ) -> Callable[..., tuple[float, int]]:
         variables = self._variables(net)
         optimizer = None
         if updater == "framework":
@@ -173,9 +178,9 @@ class Adapter(_Base):
         # One compiled graph per step: eager TensorFlow spends more time
         # dispatching ops than multiplying matrices at this size.
         @tf.function(reduce_retracing=True)
-        def step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        def step(x: Tensor, y: Tensor, masks: list[Tensor] | None) -> tuple[Tensor, Tensor]:
             with tf.GradientTape() as tape:
-                logits, _ = self.mlp_forward(net, x, training=True)
+                logits, _ = self.mlp_forward(net, x, training=True, masks=masks)
                 losses = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
                 loss = tf.reduce_mean(losses)
             grads = tape.gradient(loss, variables)
@@ -189,8 +194,8 @@ class Adapter(_Base):
             )
             return tf.reduce_sum(losses), correct
 
-        def run(x: Tensor, y: Tensor) -> tuple[float, int]:
-            loss_sum, correct = step(x, y)
+        def run(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
+            loss_sum, correct = step(x, y, masks)
             return float(loss_sum), int(correct)
 
         return run

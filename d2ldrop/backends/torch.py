@@ -10,35 +10,22 @@ from torch import nn
 
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import Tensor
-from d2ldrop.ops import dropout_layer
+from d2ldrop.models import apply_mask, scratch_forward
 
 
 class ScratchMLP(nn.Module):
-    """The chapter's scratch model: raw parameters, ReLU, dropout_layer."""
+    """The chapter's scratch model: raw parameters (forward: models.scratch_forward)."""
 
     def __init__(self, sizes: tuple[int, int, int, int], dropout: tuple[float, float]):
         super().__init__()
         self.dropout = dropout
-        self.num_inputs = sizes[0]
-        shapes = list(zip(sizes[:-1], sizes[1:]))
         # The framework's own default initialization: that of nn.Linear, which
         # stores (out, in); kept here as (in, out) to multiply as X @ W.
-        layers = [nn.Linear(i, o) for i, o in shapes]
+        layers = [nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:])]
         self.params = nn.ParameterList()
         for layer in layers:
             self.params.append(nn.Parameter(layer.weight.detach().T.contiguous()))
             self.params.append(nn.Parameter(layer.bias.detach().clone()))
-
-    def forward(self, x: Tensor, training: bool) -> tuple[Tensor, list[Tensor]]:
-        W1, b1, W2, b2, W3, b3 = self.params
-        x = x.reshape(-1, self.num_inputs)
-        H1 = torch.relu(x @ W1 + b1)
-        if training:
-            H1 = dropout_layer(H1, self.dropout[0], backend="torch")
-        H2 = torch.relu(H1 @ W2 + b2)
-        if training:
-            H2 = dropout_layer(H2, self.dropout[1], backend="torch")
-        return H2 @ W3 + b3, [H1, H2]
 
 
 def _concise_mlp(sizes: tuple[int, int, int, int], dropout: tuple[float, float]) -> nn.Module:
@@ -74,6 +61,15 @@ class Adapter(_Base):
 
     def zeros_like(self, x: Tensor) -> Tensor:
         return torch.zeros_like(x)
+
+    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return x.reshape(shape)
+
+    def matmul(self, a: Tensor, b: Tensor) -> Tensor:
+        return a @ b
+
+    def relu(self, x: Tensor) -> Tensor:
+        return torch.relu(x)
 
     def seed(self, seed: int) -> None:
         torch.manual_seed(seed)
@@ -118,17 +114,23 @@ class Adapter(_Base):
         return net
 
     def mlp_forward(
-        self, net: nn.Module, x: Tensor, *, training: bool
+        self, net: nn.Module, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
     ) -> tuple[Tensor, list[Tensor]]:
         if isinstance(net, ScratchMLP):
-            return net(x, training)
+            return scratch_forward(self, list(net.params), x, training=training,
+                                   dropout=net.dropout, masks=masks)
         # nn.Module keeps its mode as state; set it from the explicit argument.
         net.train(training)
         hidden = []
         for layer in net:
-            x = layer(x)
             if isinstance(layer, nn.Dropout):
+                if training and masks is not None:
+                    x = apply_mask(x, masks[len(hidden)], layer.p)
+                else:
+                    x = layer(x)
                 hidden.append(x)
+            else:
+                x = layer(x)
         return x, hidden
 
     def _weights(self, net: nn.Module) -> list[tuple[Tensor, bool]]:
@@ -151,12 +153,12 @@ class Adapter(_Base):
 
     def make_train_step(
         self, net: nn.Module, lr: float, updater: str
-    ) -> Callable[[Tensor, Tensor], tuple[float, int]]:
+    ) -> Callable[..., tuple[float, int]]:
         params = [p for p, _ in self._weights(net)]
         optimizer = torch.optim.SGD(params, lr=lr) if updater == "framework" else None
 
-        def step(x: Tensor, y: Tensor) -> tuple[float, int]:
-            logits, _ = self.mlp_forward(net, x, training=True)
+        def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
+            logits, _ = self.mlp_forward(net, x, training=True, masks=masks)
             loss = nn.functional.cross_entropy(logits, y)
             for p in params:
                 p.grad = None
