@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,7 +17,10 @@ Tensor = Any
 Kind = Literal["scratch", "concise"]
 Init = Literal["normal", "framework"]
 
+Noise = Literal["dropout", "dropconnect", "gaussian-mult", "gaussian-add"]
+
 KINDS: tuple[str, ...] = ("scratch", "concise")
+NOISES: tuple[str, ...] = ("dropout", "dropconnect", "gaussian-mult", "gaussian-add")
 INITS: tuple[str, ...] = ("normal", "framework")
 
 
@@ -29,6 +33,25 @@ def apply_mask(H: Tensor, mask: Tensor, p: float) -> Tensor:
     return H * mask / (1.0 - p)
 
 
+def hidden_noise(adapter: Adapter, H: Tensor, p: float, noise: Noise) -> Tensor:
+    """The noise the scratch model injects into a hidden activation in training.
+
+    'dropout' is the chapter's dropout_layer. The Gaussian variants have the
+    variance dropout has: dropout multiplies h by m/(1-p), m ~ Bernoulli(1-p),
+    whose variance is p/(1-p); 'gaussian-mult' multiplies by 1 + sigma*eps and
+    'gaussian-add' adds sigma*eps (the variance dropout gives a unit h = 1),
+    sigma^2 = p/(1-p), eps ~ N(0, 1).
+    """
+    if noise == "dropout":
+        return dropout_layer(H, p, backend=adapter.name)
+    if p == 0.0:
+        return H
+    sigma = math.sqrt(p / (1.0 - p))
+    if noise == "gaussian-mult":
+        return H * (1.0 + sigma * adapter.normal_like(H))
+    return H + sigma * adapter.normal_like(H)  # gaussian-add
+
+
 def scratch_forward(
     adapter: Adapter,
     params: list[Tensor],
@@ -37,26 +60,30 @@ def scratch_forward(
     training: bool,
     dropout: tuple[float, float],
     masks: list[Tensor] | None = None,
+    noise: Noise = "dropout",
 ) -> tuple[Tensor, list[Tensor]]:
     """The chapter's scratch model, written once for every backend.
 
     relu(X W1 + b1) -> dropout(p1) -> relu(. W2 + b2) -> dropout(p2) -> . W3 + b3,
     dropout only when ``training``. With ``masks`` (two 0/1 keep-masks, for
-    lockstep runs), they replace the random draws. Returns the logits and the two
-    hidden activations after dropout.
+    lockstep runs), they replace the random draws. ``noise`` swaps dropout for
+    another regularizer (the chapter's exercises): 'dropconnect' drops weights
+    of W1 and W2 (with p1, p2) instead of activations; 'gaussian-mult' and
+    'gaussian-add' are described in :func:`hidden_noise`. Returns the logits and
+    the two hidden activations after the noise.
     """
     W1, b1, W2, b2, W3, b3 = params
     X = adapter.reshape(x, (-1, W1.shape[0]))
     hidden = []
     H = X
     for i, (W, b) in enumerate(((W1, b1), (W2, b2))):
+        if training and noise == "dropconnect" and masks is None:
+            W = dropout_layer(W, dropout[i], backend=adapter.name)
         H = adapter.relu(adapter.matmul(H, W) + b)
-        if training:
-            H = (
-                dropout_layer(H, dropout[i], backend=adapter.name)
-                if masks is None
-                else apply_mask(H, masks[i], dropout[i])
-            )
+        if training and masks is not None:
+            H = apply_mask(H, masks[i], dropout[i])
+        elif training and noise != "dropconnect":
+            H = hidden_noise(adapter, H, dropout[i], noise)
         hidden.append(H)
     return adapter.matmul(H, W3) + b3, hidden
 
@@ -91,6 +118,7 @@ class MLP:
     dropout: tuple[float, float]
     sizes: tuple[int, int, int, int]
     net: Any = field(repr=False)
+    noise: Noise = "dropout"
 
     @property
     def adapter(self) -> Adapter:
@@ -122,6 +150,7 @@ def build_mlp(
     num_hiddens2: int = 256,
     num_outputs: int = 10,
     init: Init = "normal",
+    noise: Noise = "dropout",
     seed: int | None = None,
     backend: str | None = None,
 ) -> MLP:
@@ -130,19 +159,28 @@ def build_mlp(
     ``init="normal"``: weights normal(0, 0.01), zero biases, the same numbers on
     every backend for a given ``seed``; ``init="framework"``: each framework's
     default initialization (what the chapter's TensorFlow code uses).
+    ``noise`` (scratch model only) replaces dropout by another regularizer of the
+    same strength, see :func:`scratch_forward`.
     """
     if kind not in KINDS:
         raise ValueError(f"Expected kind in {KINDS}. Received: kind={kind!r}")
     if init not in INITS:
         raise ValueError(f"Expected init in {INITS}. Received: init={init!r}")
+    if noise not in NOISES:
+        raise ValueError(f"Expected noise in {NOISES}. Received: noise={noise!r}")
+    if noise != "dropout" and kind != "scratch":
+        raise ValueError(f"noise={noise!r} needs the scratch model. Received: kind={kind!r}")
     dropout = (check_probability(dropout1, "dropout1"), check_probability(dropout2, "dropout2"))
+    if noise.startswith("gaussian") and max(dropout) == 1.0:
+        raise ValueError(f"noise={noise!r} has infinite variance at p = 1. Received: {dropout}")
     sizes = (num_inputs, num_hiddens1, num_hiddens2, num_outputs)
     adapter = get_adapter(backend)
     if seed is not None:
         adapter.seed(seed)
     params = normal_init(sizes, 0.01, seed) if init == "normal" else None
-    net = adapter.build_mlp(kind, sizes, dropout, params)
-    return MLP(kind=kind, backend=adapter.name, dropout=dropout, sizes=sizes, net=net)
+    net = adapter.build_mlp(kind, sizes, dropout, params, noise=noise)
+    return MLP(kind=kind, backend=adapter.name, dropout=dropout, sizes=sizes, net=net,
+               noise=noise)
 
 
 def scratch_mlp(**kwargs: Any) -> MLP:

@@ -34,19 +34,24 @@ class CrossEntropyLoss:
 
 @dataclass(frozen=True)
 class SGD:
-    """Minibatch SGD, p <- p - lr * grad of the batch-mean loss.
+    """Minibatch SGD, p <- p - lr * (grad of the batch-mean loss + weight_decay * p).
 
     ``impl="scratch"`` is the book's from-scratch ``sgd`` (parameters updated by
     hand, on every backend); ``"framework"`` is the framework's own optimizer
     (``torch.optim.SGD``, ``keras.optimizers.SGD``, ``gluon.Trainer('sgd')``).
+    Weight decay, when set, applies to every parameter, biases included.
     """
 
     lr: float = 0.5
     impl: Literal["scratch", "framework"] = "scratch"
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"Expected a positive learning rate. Received: lr={self.lr!r}")
+        wd = self.weight_decay
+        if not (isinstance(wd, (int, float)) and math.isfinite(wd) and wd >= 0):
+            raise ValueError(f"Expected a non-negative weight decay. Received: {wd!r}")
         if self.impl not in ("scratch", "framework"):
             raise ValueError(f"Expected impl 'scratch' or 'framework'. Received: {self.impl!r}")
 
@@ -197,7 +202,7 @@ def train_ch3(
     if not isinstance(num_epochs, int) or num_epochs < 0:
         raise ValueError(f"Expected a non-negative number of epochs. Received: {num_epochs!r}")
     adapter = net.adapter
-    step = adapter.make_train_step(net.net, updater.lr, updater.impl)
+    step = adapter.make_train_step(net.net, updater.lr, updater.impl, updater.weight_decay)
     evaluate = adapter.make_eval_step(net.net)
     history = History(
         backend=net.backend,
@@ -206,6 +211,8 @@ def train_ch3(
             "num_epochs": num_epochs,
             "lr": updater.lr,
             "updater": updater.impl,
+            "weight_decay": updater.weight_decay,
+            "noise": net.noise,
             "dropout1": net.dropout[0],
             "dropout2": net.dropout[1],
         },

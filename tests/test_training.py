@@ -208,3 +208,41 @@ def test_diverging_cli_run_leaves_valid_files(backend, tmp_path, monkeypatch, ca
     h = History.from_dict(json.loads(Path(tmp_path / f"history-{backend}-scratch.json")
                                      .read_text()))
     assert h.error and h.epochs == []
+
+
+@pytest.mark.parametrize("impl", ["scratch", "framework"])
+def test_weight_decay_is_the_same_update_on_every_backend(backend, kind, impl):
+    """One step with weight decay equals the step without it minus lr * wd * p."""
+    x, y = synthetic(64)
+    results = []
+    for wd in (0.0, 0.1):
+        net = build_mlp(kind, seed=0, backend=backend)
+        before = net.get_params()
+        batches = Batches(x, y, 64, shuffle=False, backend=backend)
+        step = net.adapter.make_train_step(net.net, 0.5, impl, wd)
+        masks = [net.adapter.from_numpy(np.ones((64, 256), np.float32))] * 2
+        for X, Y in batches:
+            step(X, Y, masks)  # fixed masks: both runs see the same gradient
+        results.append((before, net.get_params()))
+    (p0, plain), (_, decayed) = results
+    for b, a, d in zip(p0, plain, decayed):
+        np.testing.assert_allclose(d, a - 0.5 * 0.1 * b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("noise", ["dropconnect", "gaussian-mult", "gaussian-add"])
+def test_other_noises_train_and_vanish_in_evaluation(backend, noise):
+    net = build_mlp("scratch", noise=noise, seed=0, backend=backend)
+    train_iter, test_iter = iters(backend)
+    x = next(iter(test_iter))[0]
+    a, b = (net.adapter.to_numpy(net(x, training=True)) for _ in range(2))
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(net.adapter.to_numpy(net(x, training=False)),
+                                  net.adapter.to_numpy(net(x, training=False)))
+    h = train_ch3(net, train_iter, test_iter, CrossEntropyLoss(), 3, sgd(0.5), progress=False)
+    assert h.epochs[-1].train_loss < h.epochs[0].train_loss
+    assert h.final.test_acc > 0.5 and h.config["noise"] == noise  # chance is 0.1
+
+
+def test_noise_needs_the_scratch_model():
+    with pytest.raises(ValueError, match="needs the scratch model"):
+        build_mlp("concise", noise="gaussian-add", backend="torch")

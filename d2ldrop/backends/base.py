@@ -59,6 +59,10 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def relu(self, x: Tensor) -> Tensor: ...
 
+    @abc.abstractmethod
+    def normal_like(self, x: Tensor) -> Tensor:
+        """Standard normal samples with the shape and dtype of ``x``."""
+
     # -- randomness ------------------------------------------------------------
     @abc.abstractmethod
     def seed(self, seed: int) -> None:
@@ -112,13 +116,14 @@ class Adapter(abc.ABC):
         sizes: tuple[int, int, int, int],
         dropout: tuple[float, float],
         params: list[np.ndarray] | None,
+        noise: str = "dropout",
     ) -> Any:
         """A ``kind`` ('scratch' or 'concise') MLP with layer ``sizes`` (in, h1, h2, out).
 
         'scratch' holds raw parameters and applies the chapter's dropout_layer
         after each hidden ReLU; 'concise' is the framework's Sequential with its
         own Dropout layers. ``params`` None keeps the framework's default
-        initialization.
+        initialization. ``noise`` (scratch only) is passed to scratch_forward.
         """
 
     @abc.abstractmethod
@@ -141,14 +146,17 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     def make_train_step(
-        self, net: Any, lr: float, updater: str
+        self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
         """A function ``step(x, y, masks=None)`` running one SGD step, in training mode.
 
         The loss is softmax cross-entropy averaged over the batch. ``updater``
         'scratch' updates each parameter as p -= lr * grad by hand; 'framework'
-        uses the framework's SGD optimizer. Returns (sum of the per-example losses,
-        number of correct predictions) of the batch, as Python numbers.
+        uses the framework's SGD optimizer. ``weight_decay`` adds wd * p to every
+        parameter's gradient (for plain SGD the coupled L2 form and the
+        frameworks' decoupled forms are the same update). Returns (sum of the
+        per-example losses, number of correct predictions) of the batch, as Python
+        numbers.
         """
 
     @abc.abstractmethod

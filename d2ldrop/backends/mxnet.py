@@ -28,8 +28,10 @@ class ScratchMLP:
     update them too; the forward pass uses no layer.
     """
 
-    def __init__(self, sizes: tuple[int, int, int, int], dropout: tuple[float, float]):
-        self.dropout = dropout
+    def __init__(
+        self, sizes: tuple[int, int, int, int], dropout: tuple[float, float], noise: str
+    ):
+        self.dropout, self.noise = dropout, noise
         self.params = []
         for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
             self.params.append(gluon.Parameter(f"W{k}", shape=(i, o), init=_DEFAULT_INIT))
@@ -66,6 +68,9 @@ class Adapter(_Base):
 
     def relu(self, x: Tensor) -> Tensor:
         return npx.relu(x)
+
+    def normal_like(self, x: Tensor) -> Tensor:
+        return mx.np.random.normal(0.0, 1.0, size=x.shape, dtype=x.dtype, ctx=x.ctx)
 
     def seed(self, seed: int) -> None:
         mx.random.seed(seed)
@@ -116,9 +121,10 @@ class Adapter(_Base):
         sizes: tuple[int, int, int, int],
         dropout: tuple[float, float],
         params: list[np.ndarray] | None,
+        noise: str = "dropout",
     ) -> Any:
         if kind == "scratch":
-            net = ScratchMLP(sizes, dropout)
+            net = ScratchMLP(sizes, dropout, noise)
         else:
             net = gluon.nn.HybridSequential()
             net.add(
@@ -145,7 +151,8 @@ class Adapter(_Base):
     ) -> tuple[Tensor, list[Tensor]]:
         if isinstance(net, ScratchMLP):
             return scratch_forward(self, [p.data() for p in net.params], x,
-                                   training=training, dropout=net.dropout, masks=masks)
+                                   training=training, dropout=net.dropout, masks=masks,
+                                   noise=net.noise)
         hidden = []
         with self._scope(training):
             for layer in net:
@@ -179,12 +186,12 @@ class Adapter(_Base):
             p.set_data(mx.np.array(value, dtype="float32"))
 
     def make_train_step(
-        self, net: Any, lr: float, updater: str
+        self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
         params = [p for p, _ in self._parameters(net)]
         trainer = None
         if updater == "framework":
-            trainer = gluon.Trainer(params, "sgd", {"learning_rate": lr})
+            trainer = gluon.Trainer(params, "sgd", {"learning_rate": lr, "wd": weight_decay})
         # The hybridized Sequential runs as one cached graph; the layer-by-layer
         # path is needed only to put external masks in place of Gluon's Dropout.
         fast = not isinstance(net, ScratchMLP)
@@ -204,7 +211,7 @@ class Adapter(_Base):
             else:
                 for p in params:
                     w = p.data()
-                    w -= lr * p.grad()
+                    w -= lr * (p.grad() + weight_decay * w) if weight_decay else lr * p.grad()
             correct = (logits.argmax(axis=1).astype(y.dtype) == y).sum()
             return float(losses.sum()), int(correct)
 

@@ -23,9 +23,11 @@ keras = tf.keras  # Keras 3 from TensorFlow 2.16 on
 class ScratchMLP(tf.Module):
     """The chapter's scratch model: raw variables (forward: models.scratch_forward)."""
 
-    def __init__(self, sizes: tuple[int, int, int, int], dropout: tuple[float, float]):
+    def __init__(
+        self, sizes: tuple[int, int, int, int], dropout: tuple[float, float], noise: str
+    ):
         super().__init__()
-        self.dropout = dropout
+        self.dropout, self.noise = dropout, noise
         # The framework's default initialization: that of keras Dense.
         glorot = keras.initializers.GlorotUniform()
         self.params = []
@@ -63,6 +65,9 @@ class Adapter(_Base):
 
     def relu(self, x: Tensor) -> Tensor:
         return tf.nn.relu(x)
+
+    def normal_like(self, x: Tensor) -> Tensor:
+        return tf.random.normal(tf.shape(x), dtype=x.dtype)
 
     def __init__(self) -> None:
         # Keras 3 Dropout layers own a SeedGenerator whose default seed comes
@@ -114,9 +119,10 @@ class Adapter(_Base):
         sizes: tuple[int, int, int, int],
         dropout: tuple[float, float],
         params: list[np.ndarray] | None,
+        noise: str = "dropout",
     ) -> Any:
         if kind == "scratch":
-            net = ScratchMLP(sizes, dropout)
+            net = ScratchMLP(sizes, dropout, noise)
         else:
             net = keras.Sequential(
                 [
@@ -137,7 +143,7 @@ class Adapter(_Base):
     ) -> tuple[Tensor, list[Tensor]]:
         if isinstance(net, ScratchMLP):
             return scratch_forward(self, net.params, x, training=training,
-                                   dropout=net.dropout, masks=masks)
+                                   dropout=net.dropout, masks=masks, noise=net.noise)
         # The Sequential is built on flat inputs (its first layer would be the
         # chapter's Flatten); reshape so that every image layout fits.
         x = tf.reshape(x, (-1, net.input_shape[-1]))
@@ -167,12 +173,14 @@ class Adapter(_Base):
             v.assign(np.asarray(value, dtype=np.float32))
 
     def make_train_step(
-        self, net: Any, lr: float, updater: str
+        self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
         variables = self._variables(net)
         optimizer = None
         if updater == "framework":
-            optimizer = keras.optimizers.SGD(learning_rate=lr)
+            # Keras applies weight decay as v -= lr * wd * v before the gradient
+            # step: for plain SGD, the same update as adding wd * v to the gradient.
+            optimizer = keras.optimizers.SGD(learning_rate=lr, weight_decay=weight_decay or None)
             optimizer.build(variables)  # create its state outside tf.function
 
         # One compiled graph per step: eager TensorFlow spends more time
@@ -188,7 +196,7 @@ class Adapter(_Base):
                 optimizer.apply_gradients(zip(grads, variables))
             else:
                 for v, g in zip(variables, grads):
-                    v.assign_sub(lr * g)
+                    v.assign_sub(lr * (g + weight_decay * v) if weight_decay else lr * g)
             correct = tf.reduce_sum(
                 tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=y.dtype), y), tf.int32)
             )

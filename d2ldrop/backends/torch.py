@@ -16,9 +16,11 @@ from d2ldrop.models import apply_mask, scratch_forward
 class ScratchMLP(nn.Module):
     """The chapter's scratch model: raw parameters (forward: models.scratch_forward)."""
 
-    def __init__(self, sizes: tuple[int, int, int, int], dropout: tuple[float, float]):
+    def __init__(
+        self, sizes: tuple[int, int, int, int], dropout: tuple[float, float], noise: str
+    ):
         super().__init__()
-        self.dropout = dropout
+        self.dropout, self.noise = dropout, noise
         # The framework's own default initialization: that of nn.Linear, which
         # stores (out, in); kept here as (in, out) to multiply as X @ W.
         layers = [nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:])]
@@ -71,6 +73,9 @@ class Adapter(_Base):
     def relu(self, x: Tensor) -> Tensor:
         return torch.relu(x)
 
+    def normal_like(self, x: Tensor) -> Tensor:
+        return torch.randn_like(x)
+
     def seed(self, seed: int) -> None:
         torch.manual_seed(seed)
 
@@ -107,8 +112,12 @@ class Adapter(_Base):
         sizes: tuple[int, int, int, int],
         dropout: tuple[float, float],
         params: list[np.ndarray] | None,
+        noise: str = "dropout",
     ) -> nn.Module:
-        net = ScratchMLP(sizes, dropout) if kind == "scratch" else _concise_mlp(sizes, dropout)
+        if kind == "scratch":
+            net = ScratchMLP(sizes, dropout, noise)
+        else:
+            net = _concise_mlp(sizes, dropout)
         if params is not None:
             self.set_mlp_params(net, params)
         return net
@@ -118,7 +127,7 @@ class Adapter(_Base):
     ) -> tuple[Tensor, list[Tensor]]:
         if isinstance(net, ScratchMLP):
             return scratch_forward(self, list(net.params), x, training=training,
-                                   dropout=net.dropout, masks=masks)
+                                   dropout=net.dropout, masks=masks, noise=net.noise)
         # nn.Module keeps its mode as state; set it from the explicit argument.
         net.train(training)
         hidden = []
@@ -152,10 +161,12 @@ class Adapter(_Base):
                 p.copy_(torch.from_numpy(np.asarray(value.T if transposed else value)))
 
     def make_train_step(
-        self, net: nn.Module, lr: float, updater: str
+        self, net: nn.Module, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
         params = [p for p, _ in self._weights(net)]
-        optimizer = torch.optim.SGD(params, lr=lr) if updater == "framework" else None
+        optimizer = None
+        if updater == "framework":
+            optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
 
         def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
             logits, _ = self.mlp_forward(net, x, training=True, masks=masks)
@@ -168,7 +179,7 @@ class Adapter(_Base):
             else:
                 with torch.no_grad():
                     for p in params:
-                        p -= lr * p.grad
+                        p -= lr * (p.grad + weight_decay * p) if weight_decay else lr * p.grad
             correct = (logits.argmax(dim=1) == y).sum()
             return float(loss.detach()) * y.shape[0], int(correct)
 
