@@ -36,7 +36,8 @@ def plot_histories(
         ax.grid(True, alpha=0.3)
         if key != "train_loss":
             ax.set_ylim(top=1.0)
-    axes[-1].legend(fontsize="small")
+    if any(h.epochs for h in histories):
+        axes[-1].legend(fontsize="small")
     if title:
         fig.suptitle(title)
     path = Path(path)
