@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -175,3 +176,25 @@ def test_several_backends_in_one_process():
         x = d2ldrop.from_numpy(np.ones((2, 3), np.float32), backend=name)
         assert d2ldrop.get_adapter(name).is_tensor(x)
         np.testing.assert_array_equal(d2ldrop.to_numpy(x, backend=name), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "order", list(itertools.permutations(d2ldrop.BACKENDS)), ids="-then-".join
+)
+def test_backends_in_any_order_in_one_process(order):
+    """MXNet 1.9.1 crashes when loaded after TensorFlow; the adapters must prevent that."""
+    missing = [b for b in order if b not in d2ldrop.available_backends()]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} installed")
+    result = run_python(
+        f"""
+        import numpy as np
+        import d2ldrop
+        for name in {order!r}:
+            x = d2ldrop.from_numpy(np.ones((4, 4), np.float32), backend=name)
+            y = d2ldrop.dropout_layer(x, 0.5, backend=name)
+            print(name, d2ldrop.to_numpy(y, backend=name).shape)
+        """
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[:3] == [f"{name} (4, 4)" for name in order]

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
+import sys
 from collections.abc import Callable
 from typing import Any
 
 # TensorFlow prints C++ start-up chatter at import unless told otherwise.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# MXNet 1.9.1's shared library crashes in its load-time initializer
+# (SIGSEGV in mxnet::op::OperatorTune<float>::Initialize) when it is loaded
+# after TensorFlow's; loaded before, both work. MXNet cannot be fixed any more,
+# so where it is installed and not yet imported, load it first. A broken MXNet
+# (numpy >= 1.24) must not stop TensorFlow.
+if "mxnet" not in sys.modules and importlib.util.find_spec("mxnet") is not None:
+    try:
+        import mxnet  # noqa: F401
+    except Exception:  # noqa: BLE001, S110
+        pass
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -24,7 +37,11 @@ class ScratchMLP(tf.Module):
     """The chapter's scratch model: raw variables (forward: models.scratch_forward)."""
 
     def __init__(
-        self, sizes: tuple[int, int, int, int], dropout: tuple[float, float], noise: str
+        self,
+        sizes: tuple[int, int, int, int],
+        dropout: tuple[float, float],
+        noise: str,
+        dtype: str = "float32",
     ):
         super().__init__()
         self.dropout, self.noise = dropout, noise
@@ -32,8 +49,8 @@ class ScratchMLP(tf.Module):
         glorot = keras.initializers.GlorotUniform()
         self.params = []
         for i, o in zip(sizes[:-1], sizes[1:]):
-            self.params.append(tf.Variable(glorot((i, o)), name="W"))
-            self.params.append(tf.Variable(tf.zeros(o), name="b"))
+            self.params.append(tf.Variable(glorot((i, o), dtype=dtype), name="W"))
+            self.params.append(tf.Variable(tf.zeros(o, dtype=dtype), name="b"))
 
 
 class Adapter(_Base):
@@ -120,18 +137,21 @@ class Adapter(_Base):
         dropout: tuple[float, float],
         params: list[np.ndarray] | None,
         noise: str = "dropout",
+        dtype: str = "float32",
     ) -> Any:
         if kind == "scratch":
-            net = ScratchMLP(sizes, dropout, noise)
+            net = ScratchMLP(sizes, dropout, noise, dtype)
         else:
+            # Every layer gets the dtype: Keras casts a layer's inputs to its own
+            # compute dtype, so a float32 Dropout would round float64 activations.
             net = keras.Sequential(
                 [
-                    keras.Input(shape=sizes[:1]),
-                    keras.layers.Dense(sizes[1], activation="relu"),
-                    keras.layers.Dropout(dropout[0], seed=self._layer_seed()),
-                    keras.layers.Dense(sizes[2], activation="relu"),
-                    keras.layers.Dropout(dropout[1], seed=self._layer_seed()),
-                    keras.layers.Dense(sizes[3]),
+                    keras.Input(shape=sizes[:1], dtype=dtype),
+                    keras.layers.Dense(sizes[1], activation="relu", dtype=dtype),
+                    keras.layers.Dropout(dropout[0], seed=self._layer_seed(), dtype=dtype),
+                    keras.layers.Dense(sizes[2], activation="relu", dtype=dtype),
+                    keras.layers.Dropout(dropout[1], seed=self._layer_seed(), dtype=dtype),
+                    keras.layers.Dense(sizes[3], dtype=dtype),
                 ]
             )
         if params is not None:
@@ -141,6 +161,7 @@ class Adapter(_Base):
     def mlp_forward(
         self, net: Any, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
     ) -> tuple[Tensor, list[Tensor]]:
+        x = tf.cast(x, self._variables(net)[0].dtype)  # the identity if already that dtype
         if isinstance(net, ScratchMLP):
             return scratch_forward(self, net.params, x, training=training,
                                    dropout=net.dropout, masks=masks, noise=net.noise)
@@ -170,7 +191,8 @@ class Adapter(_Base):
 
     def set_mlp_params(self, net: Any, params: list[np.ndarray]) -> None:
         for v, value in zip(self._variables(net), params):
-            v.assign(np.asarray(value, dtype=np.float32))
+            # Keras 3 variables give their dtype as a string, tf.Variable as a DType.
+            v.assign(np.asarray(value, dtype=tf.as_dtype(v.dtype).as_numpy_dtype))
 
     def make_train_step(
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
