@@ -124,5 +124,5 @@ def available_backends() -> list[str]:
     """Backends whose framework is installed (checked without importing it)."""
     import importlib.util
 
-    modules = {"torch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet"}
-    return [b for b in BACKENDS if importlib.util.find_spec(modules[b]) is not None]
+    # Each backend is named after the module of its framework.
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]

@@ -7,21 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from d2ldrop._backend import get_adapter
+from d2ldrop._backend import BACKENDS, get_adapter
 from d2ldrop._validate import check_probability
 from d2ldrop.backends.base import Adapter
 
 Tensor = Any
 
-_FRAMEWORK_OF_MODULE = {"torch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet"}
-
-
 def _framework_of(x: object) -> str | None:
     """Which framework ``x`` comes from, judged by its type's module (no import)."""
     root = type(x).__module__.split(".")[0]
-    if root == "keras":
-        return "tensorflow"
-    return _FRAMEWORK_OF_MODULE.get(root)
+    root = "tensorflow" if root == "keras" else root
+    return root if root in BACKENDS else None
 
 
 def check_float_tensor(adapter: Adapter, x: object, name: str = "X") -> None:
