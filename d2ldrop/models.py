@@ -22,6 +22,7 @@ Noise = Literal["dropout", "dropconnect", "gaussian-mult", "gaussian-add"]
 KINDS: tuple[str, ...] = ("scratch", "concise")
 NOISES: tuple[str, ...] = ("dropout", "dropconnect", "gaussian-mult", "gaussian-add")
 INITS: tuple[str, ...] = ("normal", "framework")
+DTYPES: tuple[str, ...] = ("float32", "float64")
 
 
 def apply_mask(H: Tensor, mask: Tensor, p: float) -> Tensor:
@@ -89,19 +90,24 @@ def scratch_forward(
 
 
 def normal_init(
-    sizes: tuple[int, ...], sigma: float = 0.01, seed: int | None = None
+    sizes: tuple[int, ...],
+    sigma: float = 0.01,
+    seed: int | None = None,
+    dtype: str = "float32",
 ) -> list[np.ndarray]:
     """Weights ~ normal(0, sigma) and zero biases, drawn in numpy from ``seed``.
 
     This is the chapter's MXNet/PyTorch choice; drawing it in numpy gives every
     backend the same initial parameters for the same seed. Layout: [W1, b1, ...],
-    each W of shape (inputs, outputs).
+    each W of shape (inputs, outputs). The draws are rounded to float32 before
+    they are held in ``dtype``, so a float64 model starts from the same numbers.
     """
     rng = np.random.default_rng(seed)
     params: list[np.ndarray] = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        params.append(rng.normal(0.0, sigma, size=(n_in, n_out)).astype(np.float32))
-        params.append(np.zeros(n_out, dtype=np.float32))
+        W = rng.normal(0.0, sigma, size=(n_in, n_out)).astype(np.float32)
+        params.append(W.astype(dtype, copy=False))
+        params.append(np.zeros(n_out, dtype=dtype))
     return params
 
 
@@ -119,6 +125,7 @@ class MLP:
     sizes: tuple[int, int, int, int]
     net: Any = field(repr=False)
     noise: Noise = "dropout"
+    dtype: str = "float32"
 
     @property
     def adapter(self) -> Adapter:
@@ -153,6 +160,7 @@ def build_mlp(
     noise: Noise = "dropout",
     seed: int | None = None,
     backend: str | None = None,
+    dtype: str = "float32",
 ) -> MLP:
     """The chapter's scratch (raw parameters) or concise (Sequential) MLP.
 
@@ -160,7 +168,9 @@ def build_mlp(
     every backend for a given ``seed``; ``init="framework"``: each framework's
     default initialization (what the chapter's TensorFlow code uses).
     ``noise`` (scratch model only) replaces dropout by another regularizer of the
-    same strength, see :func:`scratch_forward`.
+    same strength, see :func:`scratch_forward`. ``dtype`` 'float64' holds the
+    parameters and computes in double precision (inputs are cast to it), for
+    lockstep runs; float32 is the chapter's.
     """
     if kind not in KINDS:
         raise ValueError(f"Expected kind in {KINDS}. Received: kind={kind!r}")
@@ -170,6 +180,8 @@ def build_mlp(
         raise ValueError(f"Expected noise in {NOISES}. Received: noise={noise!r}")
     if noise != "dropout" and kind != "scratch":
         raise ValueError(f"noise={noise!r} needs the scratch model. Received: kind={kind!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"Expected dtype in {DTYPES}. Received: dtype={dtype!r}")
     dropout = (check_probability(dropout1, "dropout1"), check_probability(dropout2, "dropout2"))
     if noise.startswith("gaussian") and max(dropout) == 1.0:
         raise ValueError(f"noise={noise!r} has infinite variance at p = 1. Received: {dropout}")
@@ -177,10 +189,10 @@ def build_mlp(
     adapter = get_adapter(backend)
     if seed is not None:
         adapter.seed(seed)
-    params = normal_init(sizes, 0.01, seed) if init == "normal" else None
-    net = adapter.build_mlp(kind, sizes, dropout, params, noise=noise)
+    params = normal_init(sizes, 0.01, seed, dtype) if init == "normal" else None
+    net = adapter.build_mlp(kind, sizes, dropout, params, noise=noise, dtype=dtype)
     return MLP(kind=kind, backend=adapter.name, dropout=dropout, sizes=sizes, net=net,
-               noise=noise)
+               noise=noise, dtype=dtype)
 
 
 def scratch_mlp(**kwargs: Any) -> MLP:

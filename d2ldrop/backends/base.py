@@ -117,6 +117,7 @@ class Adapter(abc.ABC):
         dropout: tuple[float, float],
         params: list[np.ndarray] | None,
         noise: str = "dropout",
+        dtype: str = "float32",
     ) -> Any:
         """A ``kind`` ('scratch' or 'concise') MLP with layer ``sizes`` (in, h1, h2, out).
 
@@ -124,6 +125,8 @@ class Adapter(abc.ABC):
         after each hidden ReLU; 'concise' is the framework's Sequential with its
         own Dropout layers. ``params`` None keeps the framework's default
         initialization. ``noise`` (scratch only) is passed to scratch_forward.
+        ``dtype`` ('float32' or 'float64') is that of the parameters and of the
+        computation: mlp_forward casts inputs to it.
         """
 
     @abc.abstractmethod

@@ -29,7 +29,11 @@ class ScratchMLP:
     """
 
     def __init__(
-        self, sizes: tuple[int, int, int, int], dropout: tuple[float, float], noise: str
+        self,
+        sizes: tuple[int, int, int, int],
+        dropout: tuple[float, float],
+        noise: str,
+        dtype: str = "float32",
     ):
         self.dropout, self.noise = dropout, noise
         self.params = []
@@ -38,6 +42,8 @@ class ScratchMLP:
             self.params.append(gluon.Parameter(f"b{k}", shape=(o,), init=mx.init.Zero()))
         for p in self.params:
             p.initialize()
+            # Cast after initializing: MXNet's uniform initializer fails on float64.
+            p.cast(dtype)
 
 
 class Adapter(_Base):
@@ -122,9 +128,10 @@ class Adapter(_Base):
         dropout: tuple[float, float],
         params: list[np.ndarray] | None,
         noise: str = "dropout",
+        dtype: str = "float32",
     ) -> Any:
         if kind == "scratch":
-            net = ScratchMLP(sizes, dropout, noise)
+            net = ScratchMLP(sizes, dropout, noise, dtype)
         else:
             net = gluon.nn.HybridSequential()
             net.add(
@@ -135,6 +142,7 @@ class Adapter(_Base):
                 gluon.nn.Dense(sizes[3], in_units=sizes[2]),
             )
             net.initialize(_DEFAULT_INIT)
+            net.cast(dtype)
             # One cached graph for the whole model instead of op-by-op dispatch.
             net.hybridize(static_alloc=True, static_shape=False)
         if params is not None:
@@ -149,6 +157,7 @@ class Adapter(_Base):
     def mlp_forward(
         self, net: Any, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
     ) -> tuple[Tensor, list[Tensor]]:
+        x = x.astype(self._dtype(net), copy=False)
         if isinstance(net, ScratchMLP):
             return scratch_forward(self, [p.data() for p in net.params], x,
                                    training=training, dropout=net.dropout, masks=masks,
@@ -167,6 +176,10 @@ class Adapter(_Base):
                     x = layer(x)  # Dense flattens its input (flatten=True)
         return x, hidden
 
+    def _dtype(self, net: Any) -> Any:
+        """The model's dtype; inputs are cast to it (astype copies unless told not to)."""
+        return self._parameters(net)[0][0].dtype
+
     def _parameters(self, net: Any) -> list[tuple[gluon.Parameter, bool]]:
         """Parameters in canonical order, with whether each is stored transposed."""
         if isinstance(net, ScratchMLP):
@@ -182,8 +195,8 @@ class Adapter(_Base):
 
     def set_mlp_params(self, net: Any, params: list[np.ndarray]) -> None:
         for (p, transposed), value in zip(self._parameters(net), params):
-            value = np.asarray(value.T if transposed else value, dtype=np.float32)
-            p.set_data(mx.np.array(value, dtype="float32"))
+            value = np.asarray(value.T if transposed else value, dtype=p.dtype)
+            p.set_data(mx.np.array(value, dtype=p.dtype))
 
     def make_train_step(
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
@@ -195,11 +208,12 @@ class Adapter(_Base):
         # The hybridized Sequential runs as one cached graph; the layer-by-layer
         # path is needed only to put external masks in place of Gluon's Dropout.
         fast = not isinstance(net, ScratchMLP)
+        dtype = self._dtype(net)
 
         def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
             with autograd.record(train_mode=True):
                 if fast and masks is None:
-                    logits = net(x)
+                    logits = net(x.astype(dtype, copy=False))
                 else:
                     logits, _ = self.mlp_forward(net, x, training=True, masks=masks)
                 log_p = npx.log_softmax(logits, axis=1)
@@ -219,10 +233,14 @@ class Adapter(_Base):
 
     def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
         scratch = isinstance(net, ScratchMLP)
+        dtype = self._dtype(net)
 
         def evaluate(x: Tensor, y: Tensor) -> int:
             with autograd.predict_mode():
-                logits = self.mlp_forward(net, x, training=False)[0] if scratch else net(x)
+                if scratch:
+                    logits = self.mlp_forward(net, x, training=False)[0]
+                else:
+                    logits = net(x.astype(dtype, copy=False))
             return int((logits.argmax(axis=1).astype(y.dtype) == y).sum())
 
         return evaluate

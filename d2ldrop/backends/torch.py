@@ -113,11 +113,13 @@ class Adapter(_Base):
         dropout: tuple[float, float],
         params: list[np.ndarray] | None,
         noise: str = "dropout",
+        dtype: str = "float32",
     ) -> nn.Module:
         if kind == "scratch":
             net = ScratchMLP(sizes, dropout, noise)
         else:
             net = _concise_mlp(sizes, dropout)
+        net.to(getattr(torch, dtype))
         if params is not None:
             self.set_mlp_params(net, params)
         return net
@@ -125,6 +127,7 @@ class Adapter(_Base):
     def mlp_forward(
         self, net: nn.Module, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
     ) -> tuple[Tensor, list[Tensor]]:
+        x = x.to(next(net.parameters()).dtype)  # no copy when it is already that dtype
         if isinstance(net, ScratchMLP):
             return scratch_forward(self, list(net.params), x, training=training,
                                    dropout=net.dropout, masks=masks, noise=net.noise)
