@@ -36,6 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--updater", choices=("scratch", "framework"), default=None,
                    help="SGD by hand or the framework's optimizer. Default: scratch for the "
                    "scratch model, framework for the concise one (as the book)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=None,
+                   help="precision of the parameters and the computation. Default: float32 "
+                   "(the chapter's), float64 with --lockstep, where float32 rounding grows "
+                   "until the runs part (see the README)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed for initialization, batch order and dropout masks")
     p.add_argument("--out", type=Path, default=Path("runs/train"),
@@ -44,6 +48,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--download", action="store_true",
                    help="download Fashion-MNIST into the cache if it is not found locally")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress, no epoch lines")
+    p.add_argument("--lockstep", action="store_true",
+                   help="train the backends side by side on the same run: initial parameters, "
+                   "batch order and dropout masks drawn once in numpy from --seed (a fresh seed "
+                   "if none is given), everything else computed by each framework; with a "
+                   "numpy reference. Writes lockstep.txt/.json/.png and exits 1 unless the "
+                   "backends agree (train loss within 1e-3, final test accuracy within 0.3 "
+                   "points). Needs --init normal; with one backend, compares it with numpy. "
+                   "In float64 unless --dtype says otherwise")
     p.set_defaults(func=run, parser=p)
 
 
@@ -62,6 +74,11 @@ def _check_args(args: argparse.Namespace) -> None:
         parser.error(f"--batch-size: expected a positive integer. Received: {args.batch_size}")
     if args.seed is not None and not 0 <= args.seed < 2**32:
         parser.error(f"--seed: expected an integer in [0, 2**32). Received: {args.seed}")
+    if args.dtype is None:
+        args.dtype = "float64" if args.lockstep else "float32"
+    if args.lockstep and args.init != "normal":
+        parser.error("--lockstep: the backends must start from the same numpy-drawn "
+                     "parameters, so it needs --init normal. Received: --init framework")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=args.out):
@@ -81,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     for name in backends:  # a missing framework fails before any training
         get_adapter(name)
     data = load_fashion_mnist_arrays(data_dir=args.data_dir, download=args.download)
+    if args.lockstep:
+        return _run_lockstep(args, backends, models, data)
 
     from d2ldrop.training import TrainingDiverged
 
@@ -114,7 +133,7 @@ def _train_one(args: argparse.Namespace, backend: str, kind: str, data):
     from d2ldrop.training import SGD, CrossEntropyLoss, train_ch3
 
     net = build_mlp(kind, dropout1=args.dropout1, dropout2=args.dropout2, init=args.init,
-                    seed=args.seed, backend=backend)
+                    seed=args.seed, backend=backend, dtype=args.dtype)
     train_iter = Batches(data.train_images, data.train_labels, args.batch_size,
                          shuffle=True, seed=args.seed, backend=backend)
     test_iter = Batches(data.test_images, data.test_labels, args.batch_size,
@@ -122,7 +141,8 @@ def _train_one(args: argparse.Namespace, backend: str, kind: str, data):
     updater = SGD(args.lr, args.updater or ("scratch" if kind == "scratch" else "framework"))
 
     def on_epoch(history) -> None:
-        history.config.update(batch_size=args.batch_size, seed=args.seed, init=args.init)
+        history.config.update(batch_size=args.batch_size, seed=args.seed, init=args.init,
+                              dtype=args.dtype)
         history.save(args.out)
         if not args.quiet:
             r = history.epochs[-1]
@@ -138,9 +158,81 @@ def _train_one(args: argparse.Namespace, backend: str, kind: str, data):
         if hasattr(err, "history"):
             err.history.save(args.out)  # the error is recorded beside the epochs done
         raise
-    history.config.update(batch_size=args.batch_size, seed=args.seed, init=args.init)
+    history.config.update(batch_size=args.batch_size, seed=args.seed, init=args.init,
+                              dtype=args.dtype)
     history.save(args.out)
     return history
+
+
+def _run_lockstep(args: argparse.Namespace, backends: list[str], models: list[str],
+                  data) -> int:
+    """``--lockstep``: each model trained on every backend at once (see d2ldrop.lockstep)."""
+    import json
+    import secrets
+
+    from d2ldrop.lockstep import format_lockstep, plot_lockstep, run_lockstep
+    from d2ldrop.training import TrainingDiverged, write_atomic
+
+    seed = args.seed if args.seed is not None else secrets.randbits(32)
+    if args.seed is None and not args.quiet:
+        print(f"lockstep: no --seed given, using --seed {seed}", flush=True)
+    results, status = [], 0
+
+    def save(res) -> None:
+        for h in res.histories.values():
+            h.config["data"] = "fashion-mnist"
+            h.save(args.out, stem=f"lockstep-{h.backend}-{h.model}")
+        done = results if any(r is res for r in results) else [*results, res]
+        write_atomic(args.out / "lockstep.json",
+                     json.dumps([r.to_dict() for r in done], indent=2) + "\n")
+
+    def on_epoch(res) -> None:
+        save(res)
+        if args.quiet:
+            return
+        d, r = res.diffs[-1], res.histories[res.backends[0]].epochs[-1]
+        line = (f"lockstep {res.kind} epoch {d.epoch}/{args.epochs}: loss {r.train_loss:.4f}, "
+                f"test acc {r.test_acc:.4f}")
+        if d.train_loss is not None:
+            line += (f"; largest difference between backends: loss {d.train_loss:.1e}, "
+                     f"train acc {100 * d.train_acc:.3f} pp, test acc {100 * d.test_acc:.3f} "
+                     f"pp, params {d.params:.1e}")
+        if d.ref_train_loss is not None:
+            line += f"; to numpy: loss {d.ref_train_loss:.1e}, params {d.ref_params:.1e}"
+        print(line, flush=True)
+
+    for kind in models:
+        try:
+            res = run_lockstep(
+                kind, backends, data, num_epochs=args.epochs, lr=args.lr,
+                batch_size=args.batch_size, dropout=(args.dropout1, args.dropout2), seed=seed,
+                updater=args.updater, dtype=args.dtype,
+                progress=False if args.quiet else None, on_epoch=on_epoch,
+            )
+        except TrainingDiverged as err:
+            print(f"d2ldrop train --lockstep: {kind}: {err}", file=sys.stderr)
+            status = 1
+            continue
+        results.append(res)
+        save(res)
+        if res.interrupted:
+            status = 130
+            break
+        if not res.agrees:
+            status = 1
+    if results:
+        title = (f"Lockstep ({args.dtype}): {', '.join(backends)} and numpy; Fashion-MNIST, "
+                 f"lr {args.lr}, batch {args.batch_size}, seed {seed}")
+        plot = plot_lockstep(results, args.out / "lockstep.png", title=title)
+        table = format_lockstep(results)
+        write_atomic(args.out / "lockstep.txt", table + "\n")
+        print()
+        print(table)
+        print(f"\nwrote {args.out}/ (lockstep-*.json, lockstep-*.csv, lockstep.json, "
+              f"lockstep.txt, {plot.name})")
+    if status == 130:
+        print(f"interrupted: kept the finished epochs in {args.out}", file=sys.stderr)
+    return status
 
 
 def _report(args: argparse.Namespace, histories: list) -> None:
