@@ -275,6 +275,8 @@ def summary_row(history) -> dict:
 
 
 def format_table(rows: list[dict]) -> str:
+    from d2ldrop._text import align
+
     head = ("backend", "model", "epochs", "train loss", "train acc", "test acc",
             "train s/ep", "eval s/ep", "book checks")
     lines = [head]
@@ -288,6 +290,4 @@ def format_table(rows: list[dict]) -> str:
             f"{r['eval_s_per_epoch']:.2f}",
             "diverged" if r.get("error") else ("pass" if r["book_checks"] else "FAIL"),
         ))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    fmt = lambda line: "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()  # noqa: E731
-    return "\n".join([fmt(lines[0]), fmt(tuple("-" * w for w in widths)), *map(fmt, lines[1:])])
+    return align(lines)
