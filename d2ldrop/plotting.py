@@ -1,29 +1,49 @@
-"""The book's three training curves, drawn to a PNG (no display needed)."""
+"""Figures drawn to PNG with matplotlib's object API on the Agg canvas.
+
+No GUI backend and no pyplot global state are involved, so plotting works on
+a machine without a display and never changes a notebook's matplotlib setup.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from d2ldrop.training import History
 
 METRICS = (("train_loss", "train loss"), ("train_acc", "train acc"), ("test_acc", "test acc"))
 
 
-def plot_histories(
-    histories: Sequence[History], path: str | os.PathLike[str], title: str | None = None
-) -> Path:
-    """One panel per metric (train loss, train acc, test acc), one line per run.
-
-    Uses matplotlib's object API with the Agg canvas, so no GUI backend and no
-    pyplot global state are involved.
-    """
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure on the Agg canvas, with constrained layout."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(12, 3.6), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
+    return fig
+
+
+def save_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
+    """Write ``fig`` to ``path`` through a temporary file: never half a PNG."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def plot_histories(
+    histories: Sequence[History], path: str | os.PathLike[str], title: str | None = None
+) -> Path:
+    """The book's three curves: one panel per metric (train loss, train acc, test
+    acc), one line per run."""
+    fig = new_figure(12, 3.6)
     axes = fig.subplots(1, len(METRICS))
     for ax, (key, label) in zip(axes, METRICS):
         for h in histories:
@@ -40,11 +60,4 @@ def plot_histories(
         axes[-1].legend(fontsize="small")
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_png(fig, path)
