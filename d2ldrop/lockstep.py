@@ -475,6 +475,9 @@ def _align(lines: list[tuple[str, ...]]) -> str:
     return "\n".join([fmt(lines[0]), fmt(tuple("-" * w for w in widths)), *map(fmt, lines[1:])])
 
 
+#: Where equal batch losses (a difference of 0) are drawn on the log scale: below
+#: float64's resolution of a loss near 1 (2e-16).
+_FLOOR = 1e-17
 #: Line and marker per run: curves drawn on top of each other all stay visible.
 _STYLES = {"torch": ("-", "o", 8), "tensorflow": ("--", "s", 6), "mxnet": (":", "^", 5),
            REFERENCE: ("none", "x", 7)}
@@ -511,12 +514,12 @@ def plot_lockstep(
         backends = [np.asarray(res.step_losses[b]) for b in res.backends]
         if len(backends) > 1:
             pair = np.max([np.abs(a - b) for a, b in itertools.combinations(backends, 2)], axis=0)
-            ax.semilogy(np.arange(1, len(pair) + 1), np.maximum(pair, 1e-12), lw=0.8,
+            ax.semilogy(np.arange(1, len(pair) + 1), np.maximum(pair, _FLOOR), lw=0.8,
                         label="between backends")
         if REFERENCE in res.step_losses and backends:
             ref = np.asarray(res.step_losses[REFERENCE])
             vs = np.max([np.abs(a - ref) for a in backends], axis=0)
-            ax.semilogy(np.arange(1, len(vs) + 1), np.maximum(vs, 1e-12), lw=0.8,
+            ax.semilogy(np.arange(1, len(vs) + 1), np.maximum(vs, _FLOOR), lw=0.8,
                         label="backend vs numpy", alpha=0.7)
         ax.set_xscale("log")  # the first steps, where rounding starts to grow, stay visible
         ax.set_title(f"{res.kind}: largest |Δ batch loss|")
