@@ -28,9 +28,11 @@ import numpy as np
 
 from d2ldrop._backend import get_adapter
 from d2ldrop._progress import Progress
+from d2ldrop._text import align
 from d2ldrop.data import Batches
 from d2ldrop.errors import D2LDropError
 from d2ldrop.models import KINDS, build_mlp, normal_init
+from d2ldrop.plotting import new_figure, save_png
 from d2ldrop.reference import ReferenceMLP
 from d2ldrop.training import SGD, EpochRecord, History, TrainingDiverged
 
@@ -439,7 +441,7 @@ def format_lockstep(results: Sequence[LockstepResult]) -> str:
                 _pp(d.train_acc), _pp(d.test_acc), _fmt(d.params), _fmt(d.step_loss),
                 "| " + _fmt(d.ref_train_loss), _pp(d.ref_test_acc), _fmt(d.ref_params),
             ))
-    table = _align(lines)
+    table = align(lines)
     final_head = ("model", "run", "updater", "train loss", "train acc", "test acc",
                   "train s", "Δ params to numpy")
     finals = [final_head]
@@ -466,13 +468,7 @@ def format_lockstep(results: Sequence[LockstepResult]) -> str:
             f"(largest |param| {res.param_scale:.2f}): "
             + ("agree" if res.agrees else "DISAGREE")
         )
-    return "\n".join([table, "", _align(finals), "", *verdicts])
-
-
-def _align(lines: list[tuple[str, ...]]) -> str:
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    fmt = lambda line: "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()  # noqa: E731
-    return "\n".join([fmt(lines[0]), fmt(tuple("-" * w for w in widths)), *map(fmt, lines[1:])])
+    return "\n".join([table, "", align(finals), "", *verdicts])
 
 
 #: Where equal batch losses (a difference of 0) are drawn on the log scale: below
@@ -490,12 +486,8 @@ def plot_lockstep(
     drawn with different dashes so that curves on top of each other stay
     visible), and the largest difference of each step's batch loss (log scale).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     rows = max(len(results), 1)
-    fig = Figure(figsize=(15, 3.4 * rows), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(15, 3.4 * rows)
     axes = fig.subplots(rows, 4, squeeze=False)
     metrics = (("train_loss", "train loss"), ("train_acc", "train acc"), ("test_acc", "test acc"))
     for row, res in zip(axes, results):
@@ -528,11 +520,4 @@ def plot_lockstep(
         ax.legend(fontsize="small")
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_png(fig, path)
