@@ -13,7 +13,7 @@ from d2ldrop.errors import D2LDropError, UnknownBackendError
 
 #: Each ``d2ldrop.commands.<name>`` module defines ``add_parser(subparsers)``,
 #: which registers the sub-command and sets ``func(args) -> int`` as its default.
-COMMANDS: tuple[str, ...] = ("demo", "data", "train", "stats", "compare")
+COMMANDS: tuple[str, ...] = ("demo", "data", "train", "stats", "compare", "experiment")
 
 
 def add_backend_argument(parser: argparse.ArgumentParser, allow_all: bool = True) -> None:

@@ -1,0 +1,83 @@
+"""The chapter's exercises (and Monte Carlo dropout) as reproducible experiments.
+
+Each experiment trains the chapter's scratch MLP in a few configurations, once
+per seed, and reports every metric as the mean and spread over the seeds, with
+paired differences (same seed: same initial weights and batch order) and their
+95% t-intervals, so that a difference can be told from noise. Runs are saved
+one file each and skipped when the experiment is run again: an interrupted
+experiment continues where it stopped.
+
+    from d2ldrop import experiments
+
+    result = experiments.run("dropout-grid", backend="torch", out="runs/grid", quick=True)
+    print(experiments.report(result))      # the table, as `d2ldrop experiment` prints it
+    result.rows[0].metrics["test_acc"]      # Summary(mean, sd, ci95, n)
+
+Modules: ``runner`` (settings, runs, resume, tables), ``registry`` (the eight
+experiments), ``inference`` (t-intervals, Welch and rank-sum tests), ``plots``.
+No framework is imported here: models and tensors go through d2ldrop's adapters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from d2ldrop.data import FashionMNIST
+from d2ldrop.experiments.inference import Summary, paired, summarize
+from d2ldrop.experiments.registry import EXPERIMENTS, NAMES, get_experiment
+from d2ldrop.experiments.runner import (
+    Config,
+    Experiment,
+    ExperimentResult,
+    Log,
+    Row,
+    Settings,
+    make_settings,
+    report,
+    run_experiment,
+)
+
+
+def run(
+    name: str,
+    *,
+    backend: str | None = None,
+    out: str | Path,
+    epochs: int | None = None,
+    seeds: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    data: FashionMNIST | None = None,
+    data_dir: str | Path | None = None,
+    log: Log | None = None,
+) -> ExperimentResult:
+    """Run (or resume) experiment ``name`` and write its table and figure to ``out``.
+
+    ``quick``: the small form (3000 training and 1000 test images, 2 epochs,
+    2 seeds). ``epochs`` and ``seeds`` override either form; the seeds are
+    ``seed, seed + 1, ...``. ``data``: arrays already loaded (else they are
+    found as ``load_fashion_mnist_arrays(data_dir=...)`` finds them).
+    """
+    experiment = get_experiment(name)
+    settings = make_settings(experiment, backend, epochs=epochs, seeds=seeds, seed=seed,
+                             quick=quick)
+    return run_experiment(experiment, settings, out, data=data, data_dir=data_dir, log=log)
+
+
+__all__ = [
+    "EXPERIMENTS",
+    "NAMES",
+    "Config",
+    "Experiment",
+    "ExperimentResult",
+    "Row",
+    "Settings",
+    "Summary",
+    "get_experiment",
+    "make_settings",
+    "paired",
+    "report",
+    "run",
+    "run_experiment",
+    "summarize",
+]
