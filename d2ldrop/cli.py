@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from d2ldrop import __version__
 from d2ldrop._backend import BACKENDS, canonical_name, get_backend
@@ -50,6 +52,18 @@ def _single_backend_type(value: str) -> str:
     if value.strip().lower() == "all":
         raise argparse.ArgumentTypeError("this command takes one backend, not 'all'")
     return backend_type(value)
+
+
+def check_writable_dir(
+    parser: argparse.ArgumentParser, path: Path, flag: str = "--out"
+) -> None:
+    """Create ``path`` and prove it writable, or exit with status 2 before any work."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        parser.error(f"{flag}: cannot write to {str(path)!r}: {err.strerror or err}")
 
 
 def build_parser() -> argparse.ArgumentParser:

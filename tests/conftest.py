@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 import d2ldrop
@@ -36,10 +37,8 @@ SELECTED_BACKENDS = _selected_backends()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-@pytest.fixture(params=SELECTED_BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    """A backend name whose framework imports; others are skipped with the fix."""
-    name = request.param
+def require_backend(name: str) -> None:
+    """Skip (fail under CI) unless the framework of backend ``name`` imports."""
     try:
         d2ldrop.get_adapter(name)
     except BackendNotAvailableError as err:
@@ -47,7 +46,23 @@ def backend(request: pytest.FixtureRequest) -> str:
         if IN_CI:
             pytest.fail(f"CI must test every selected backend, but {reason}")
         pytest.skip(reason)
-    return name
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable uint8 images: class k lights rows 2k+3..2k+6 on a noisy background."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    x = rng.integers(0, 80, (n, 28, 28)).astype(np.uint8)
+    for k in range(10):
+        x[labels == k, 2 * k + 3 : 2 * k + 7, :] = 230
+    return x, labels
+
+
+@pytest.fixture(params=SELECTED_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """A backend name whose framework imports; others are skipped with the fix."""
+    require_backend(request.param)
+    return request.param
 
 
 @pytest.fixture

@@ -15,12 +15,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import IN_CI, SELECTED_BACKENDS
+from conftest import SELECTED_BACKENDS, require_backend, synthetic
 
-import d2ldrop
-from d2ldrop._backend import install_hint
 from d2ldrop.cli import main
-from d2ldrop.errors import BackendNotAvailableError
 from d2ldrop.lockstep import (
     REFERENCE,
     draw_masks,
@@ -38,16 +35,6 @@ LOSS_TOL = {"float32": 3e-5, "float64": 1e-12}
 PARAM_TOL = {"float32": 1e-5, "float64": 1e-12}
 
 
-def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Learnable uint8 images: class k lights rows 2k+3..2k+6 on a noisy background."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    x = rng.integers(0, 80, (n, 28, 28)).astype(np.uint8)
-    for k in range(10):
-        x[labels == k, 2 * k + 3 : 2 * k + 7, :] = 230
-    return x, labels
-
-
 def small_data(n_train: int = 320, n_test: int = 128) -> SimpleNamespace:
     x, y = synthetic(n_train, 1)
     xt, yt = synthetic(n_test, 2)
@@ -60,22 +47,12 @@ def short_run(backends, kind, updater="scratch", dtype="float32", data=None, **k
                         dtype=dtype, progress=False, **kw)
 
 
-def _available(name: str) -> None:
-    try:
-        d2ldrop.get_adapter(name)
-    except BackendNotAvailableError as err:
-        reason = f"{name} not installed ({install_hint(name)}): {err.__cause__}"
-        if IN_CI:
-            pytest.fail(f"CI must test every selected backend, but {reason}")
-        pytest.skip(reason)
-
-
 @pytest.fixture(params=list(itertools.combinations(SELECTED_BACKENDS, 2)),
                 ids=lambda pair: "-".join(pair))
 def pair(request: pytest.FixtureRequest) -> tuple[str, str]:
     """Two backends whose frameworks import (skipped like conftest's ``backend``)."""
     for name in request.param:
-        _available(name)
+        require_backend(name)
     return request.param
 
 
@@ -216,7 +193,7 @@ def test_pair_of_backends_runs_in_lockstep(pair, kind, updater):
 def test_lockstep_on_the_first_real_images(kind, real_data):
     """Every selected backend, 320 real images, compared with numpy and each other."""
     for name in SELECTED_BACKENDS:
-        _available(name)
+        require_backend(name)
     data = SimpleNamespace(
         train_images=real_data.train_images[:320], train_labels=real_data.train_labels[:320],
         test_images=real_data.test_images[:256], test_labels=real_data.test_labels[:256],
@@ -233,7 +210,7 @@ def test_dropout_matters_at_these_tolerances():
     """The masks change each batch loss by far more than the tolerances: agreeing with
     the reference means the backend applied them, not its own generator."""
     name = SELECTED_BACKENDS[0]
-    _available(name)
+    require_backend(name)
     with_masks = short_run([name], "scratch", reference=False)
     without = short_run([name], "scratch", reference=False, dropout=(0.0, 0.0))
     a, b = (np.asarray(r.step_losses[name]) for r in (with_masks, without))
@@ -270,7 +247,7 @@ def test_lockstep_cli_writes_table_figure_and_histories(spec, tmp_path, monkeypa
         pytest.skip("--backend all needs every backend selected")
     backends = list(SELECTED_BACKENDS) if spec == "all" else SELECTED_BACKENDS[:1]
     for name in backends:
-        _available(name)
+        require_backend(name)
     data = small_data()
     monkeypatch.setattr(
         "d2ldrop.data.load_fashion_mnist_arrays",

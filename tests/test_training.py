@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import synthetic
 
 from d2ldrop.cli import main
 from d2ldrop.data import Batches
@@ -24,16 +25,6 @@ from d2ldrop.training import (
 )
 
 KINDS = ("scratch", "concise")
-
-
-def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Learnable uint8 images: class k lights rows 2k..2k+3 on a noisy background."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    x = rng.integers(0, 80, (n, 28, 28)).astype(np.uint8)
-    for k in range(10):
-        x[labels == k, 2 * k + 3 : 2 * k + 7, :] = 230
-    return x, labels
 
 
 def iters(backend, n_train=1024, n_test=512, batch_size=128, seed=0):

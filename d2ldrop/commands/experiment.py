@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 from d2ldrop.experiments.registry import EXPERIMENTS, NAMES
@@ -46,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Every argument error, before any framework is imported or data read (exit 2)."""
+    from d2ldrop.cli import check_writable_dir
+
     parser: argparse.ArgumentParser = args.parser
     for name, low in (("epochs", 1), ("seeds", 1)):
         value = getattr(args, name)
@@ -56,12 +57,7 @@ def _check_args(args: argparse.Namespace) -> None:
         parser.error(f"--seed: expected an integer in [0, 2**32 - seeds]. Received: {args.seed}")
     if args.out is None:
         args.out = Path("runs/experiments") / args.name
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=args.out):
-            pass
-    except OSError as err:
-        parser.error(f"--out: cannot write to {str(args.out)!r}: {err.strerror or err}")
+    check_writable_dir(parser, args.out)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tempfile
 from pathlib import Path
 
 MODELS = ("scratch", "concise")
@@ -61,6 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Every argument error, before any framework is imported or data read (exit 2)."""
+    from d2ldrop.cli import check_writable_dir
+
     parser: argparse.ArgumentParser = args.parser
     for name in ("dropout1", "dropout2"):
         value = getattr(args, name)
@@ -79,12 +80,7 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.lockstep and args.init != "normal":
         parser.error("--lockstep: the backends must start from the same numpy-drawn "
                      "parameters, so it needs --init normal. Received: --init framework")
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=args.out):
-            pass
-    except OSError as err:
-        parser.error(f"--out: cannot write to {str(args.out)!r}: {err.strerror or err}")
+    check_writable_dir(parser, args.out)
 
 
 def run(args: argparse.Namespace) -> int:
