@@ -218,13 +218,13 @@ def test_dropout_matters_at_these_tolerances():
     assert np.abs(a - b).max() > 100 * LOSS_TOL["float32"]
 
 
-def test_bad_arguments():
+def test_bad_arguments(backend):
     with pytest.raises(ValueError, match="kind"):
-        run_lockstep("wide", ["torch"], small_data())
+        run_lockstep("wide", [backend], small_data())
     with pytest.raises(ValueError, match="distinct backends"):
-        run_lockstep("scratch", ["torch", "pytorch"], small_data())
+        run_lockstep("scratch", [backend, backend.upper()], small_data())
     with pytest.raises(TypeError, match="integer seed"):
-        run_lockstep("scratch", ["torch"], small_data(), seed=None)
+        run_lockstep("scratch", [backend], small_data(), seed=None)
 
 
 # -- the command line --------------------------------------------------------------------
