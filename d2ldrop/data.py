@@ -684,6 +684,11 @@ class Batches:
     With ``shuffle``, every epoch takes a fresh permutation from a numpy generator
     seeded with ``seed``: the same seed gives the same batch order on every
     backend. Without it, batches follow file order. The last batch may be short.
+
+    The whole set is converted once, at the first iteration (x / 255 as float32,
+    as the book's ToTensor), and kept as the adapter holds data (a tensor of the
+    backend where its gather is the fastest way to a batch); a batch is then one
+    gather, a fresh tensor each time.
     """
 
     def __init__(
@@ -710,6 +715,7 @@ class Batches:
         self._rng = np.random.default_rng(seed)
         _, h, w = images.shape
         self._item_shape = (h, w, 1) if self.adapter.channels_last else (1, h, w)
+        self._held_arrays: tuple[Any, ...] | None = None
 
     @property
     def backend(self) -> str:
@@ -725,25 +731,24 @@ class Batches:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         # Drawn here, not at the first next(), so that iterators made together
         # take their permutations in creation order.
-        order = self._rng.permutation(len(self.images)) if self.shuffle else None
+        n = len(self.images)
+        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
         return self._epoch(order)
 
-    def _epoch(self, order: np.ndarray | None) -> Iterator[tuple[Tensor, Tensor]]:
-        from_numpy = self.adapter.from_numpy
-        n, size = len(self.images), self.batch_size
-        for start in range(0, n, size):
-            if order is None:
-                x = self.images[start : start + size]
-                y = self.labels[start : start + size].copy()  # not a view of our labels
-            else:
-                index = order[start : start + size]
-                x = self.images[index]
-                y = self.labels[index]
+    def _held(self) -> tuple[Any, ...]:
+        if self._held_arrays is None:
             # Divided, not multiplied by 1/255: x / 255 exactly, as the book's ToTensor.
-            x = x.astype(np.float32)
+            x = self.images.astype(np.float32)
             x /= np.float32(255)
             x = x.reshape(len(x), *self._item_shape)
-            yield from_numpy(x), from_numpy(y)
+            self._held_arrays = (self.adapter.hold(x), self.adapter.hold(self.labels))
+        return self._held_arrays
+
+    def _epoch(self, order: np.ndarray) -> Iterator[tuple[Tensor, Tensor]]:
+        held, take, size = self._held(), self.adapter.take, self.batch_size
+        for start in range(0, len(order), size):
+            x, y = take(held, order[start : start + size])
+            yield x, y
 
     def __repr__(self) -> str:
         return (

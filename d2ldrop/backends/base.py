@@ -46,6 +46,14 @@ class Adapter(abc.ABC):
     def from_numpy(self, a: np.ndarray) -> Tensor:
         """A tensor with the values, shape and dtype of ``a`` (may share its memory)."""
 
+    def hold(self, a: np.ndarray) -> Any:
+        """A whole dataset array kept in memory for :meth:`take` (by default a tensor)."""
+        return self.from_numpy(a)
+
+    @abc.abstractmethod
+    def take(self, data: tuple[Any, ...], index: np.ndarray) -> tuple[Tensor, ...]:
+        """Tensors of the rows ``a[index]`` (copies) of each array held by :meth:`hold`."""
+
     @abc.abstractmethod
     def zeros_like(self, x: Tensor) -> Tensor:
         """Zeros with the shape and dtype of ``x``."""

@@ -63,6 +63,10 @@ class Adapter(_Base):
     def from_numpy(self, a: np.ndarray) -> Tensor:
         return mx.np.array(a, dtype=a.dtype)
 
+    def take(self, data: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
+        i = mx.np.array(index, dtype=index.dtype)
+        return tuple(mx.np.take(a, i, axis=0) for a in data)
+
     def zeros_like(self, x: Tensor) -> Tensor:
         return mx.np.zeros_like(x)
 

@@ -61,6 +61,10 @@ class Adapter(_Base):
         # np.ascontiguousarray would turn a 0-d array into shape (1,).
         return torch.from_numpy(np.asarray(a, order="C"))
 
+    def take(self, data: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
+        i = torch.from_numpy(index)
+        return tuple(a.index_select(0, i) for a in data)
+
     def zeros_like(self, x: Tensor) -> Tensor:
         return torch.zeros_like(x)
 
