@@ -46,6 +46,30 @@ class ScratchMLP:
             p.cast(dtype)
 
 
+def _loss_and_sums(F: Any, logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean cross-entropy, and [sum of the losses, number correct] as one array.
+
+    ``F`` is ``mx.nd`` eagerly and ``mx.sym`` when a hybridized block is traced.
+    """
+    losses = -F.npx.pick(F.npx.log_softmax(logits, axis=1), y, axis=1)
+    # Symbols have no dtype to cast to; class ids and counts are exact in float64.
+    hits = logits.argmax(axis=1).astype("float64") == y.astype("float64")
+    sums = [losses.sum().astype("float64"), hits.astype("float64").sum()]
+    return losses.mean(), F.np.stack(sums)
+
+
+class _LossGraph(gluon.HybridBlock):
+    """A Gluon model and the training loss, traced into one cached graph."""
+
+    def __init__(self, net: gluon.HybridBlock):
+        super().__init__()
+        self.net = net
+        self.hybridize(static_alloc=True, static_shape=False)
+
+    def hybrid_forward(self, F: Any, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        return _loss_and_sums(F, self.net(x), y)
+
+
 class Adapter(_Base):
     name = "mxnet"
     channels_last = False
@@ -206,32 +230,35 @@ class Adapter(_Base):
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
         params = [p for p, _ in self._parameters(net)]
-        trainer = None
-        if updater == "framework":
-            trainer = gluon.Trainer(params, "sgd", {"learning_rate": lr, "wd": weight_decay})
-        # The hybridized Sequential runs as one cached graph; the layer-by-layer
-        # path is needed only to put external masks in place of Gluon's Dropout.
-        fast = not isinstance(net, ScratchMLP)
+        # The hybridized Sequential and the loss run as one cached graph; the
+        # layer-by-layer path is needed only to put external masks in place of
+        # Gluon's Dropout (and for the scratch model's raw parameters).
+        graph = None if isinstance(net, ScratchMLP) else _LossGraph(net)
         dtype = self._dtype(net)
 
         def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
             with autograd.record(train_mode=True):
-                if fast and masks is None:
-                    logits = net(x.astype(dtype, copy=False))
+                if graph is not None and masks is None:
+                    loss, sums = graph(x.astype(dtype, copy=False), y)
                 else:
                     logits, _ = self.mlp_forward(net, x, training=True, masks=masks)
-                log_p = npx.log_softmax(logits, axis=1)
-                losses = -npx.pick(log_p, y, axis=1)
-                loss = losses.mean()
+                    loss, sums = _loss_and_sums(mx.nd, logits, y)
             loss.backward()
-            if trainer is not None:
-                trainer.step(1)  # the loss is already a mean over the batch
+            if updater == "framework":
+                # The fused kernel gluon.Trainer's SGD calls (the loss is already
+                # a batch mean, so no rescaling); the Trainer's own Python
+                # bookkeeping costs more per step than the update itself.
+                for p in params:
+                    w = p.data().as_nd_ndarray()  # a legacy op: shares the memory
+                    mx.nd.sgd_update(w, p.grad().as_nd_ndarray(), lr=lr, wd=weight_decay,
+                                     out=w)
             else:
                 for p in params:
                     w = p.data()
                     w -= lr * (p.grad() + weight_decay * w) if weight_decay else lr * p.grad()
-            correct = (logits.argmax(axis=1).astype(y.dtype) == y).sum()
-            return float(losses.sum()), int(correct)
+            # One read-back per step: every other op is queued on MXNet's engine.
+            loss_sum, correct = sums.asnumpy().tolist()
+            return loss_sum, int(correct)
 
         return step
 
