@@ -11,7 +11,7 @@ import numpy as np
 from d2ldrop._backend import get_adapter
 from d2ldrop._validate import check_probability
 from d2ldrop.backends.base import Adapter
-from d2ldrop.ops import dropout_layer
+from d2ldrop.ops import guarded_dropout
 
 Tensor = Any
 Kind = Literal["scratch", "concise"]
@@ -44,7 +44,7 @@ def hidden_noise(adapter: Adapter, H: Tensor, p: float, noise: Noise) -> Tensor:
     sigma^2 = p/(1-p), eps ~ N(0, 1).
     """
     if noise == "dropout":
-        return dropout_layer(H, p, backend=adapter.name)
+        return guarded_dropout(adapter, H, p)
     if p == 0.0:
         return H
     sigma = math.sqrt(p / (1.0 - p))
@@ -74,19 +74,19 @@ def scratch_forward(
     the two hidden activations after the noise.
     """
     W1, b1, W2, b2, W3, b3 = params
-    X = adapter.reshape(x, (-1, W1.shape[0]))
+    X = adapter.reshape(x, (-1, adapter.shape(W1)[0]))
     hidden = []
     H = X
     for i, (W, b) in enumerate(((W1, b1), (W2, b2))):
         if training and noise == "dropconnect" and masks is None:
-            W = dropout_layer(W, dropout[i], backend=adapter.name)
-        H = adapter.relu(adapter.matmul(H, W) + b)
+            W = guarded_dropout(adapter, W, dropout[i])
+        H = adapter.relu(adapter.affine(H, W, b))
         if training and masks is not None:
             H = apply_mask(H, masks[i], dropout[i])
         elif training and noise != "dropconnect":
             H = hidden_noise(adapter, H, dropout[i], noise)
         hidden.append(H)
-    return adapter.matmul(H, W3) + b3, hidden
+    return adapter.affine(H, W3, b3), hidden
 
 
 def normal_init(

@@ -55,6 +55,15 @@ def dropout_layer(X: Tensor, p: float, *, backend: str | None = None) -> Tensor:
     p = check_probability(p, "p")
     adapter = get_adapter(backend)
     check_float_tensor(adapter, X)
+    return guarded_dropout(adapter, X, p)
+
+
+def guarded_dropout(adapter: Adapter, X: Tensor, p: float) -> Tensor:
+    """:func:`dropout_layer` with ``p`` already validated and ``X`` not checked.
+
+    For models, which check p once when built, and whose forward pass may be
+    traced into a graph with symbolic tensors (MXNet's hybridized blocks).
+    """
     if p == 0.0:
         return X
     if p == 1.0:

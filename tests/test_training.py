@@ -45,9 +45,11 @@ def kind(request):
 def test_train_ch3_learns(backend, kind, updater):
     net = build_mlp(kind, seed=0, backend=backend)
     train_iter, test_iter = iters(backend)
-    history = train_ch3(net, train_iter, test_iter, CrossEntropyLoss(), 4, updater,
+    # Six epochs: the loss stays near log(10) for two, falls through the third
+    # and fourth (where accuracy still depends on the draws), converges after.
+    history = train_ch3(net, train_iter, test_iter, CrossEntropyLoss(), 6, updater,
                         progress=False)
-    assert [r.epoch for r in history.epochs] == [1, 2, 3, 4]
+    assert [r.epoch for r in history.epochs] == [1, 2, 3, 4, 5, 6]
     first, last = history.epochs[0], history.epochs[-1]
     assert last.train_loss < first.train_loss
     assert last.test_acc > 0.9  # chance is 0.1; the classes are separable

@@ -46,6 +46,19 @@ class ScratchMLP:
             p.cast(dtype)
 
 
+def _affine(F: Any, x: Tensor, W: Tensor, b: Tensor, out: int) -> Tensor:
+    # FullyConnected (oneDNN) takes W as (out, in). np.dot + b is slower, most of
+    # all backward, where the bias gradient, a broadcast add's, takes ~1 ms.
+    return F.npx.fully_connected(x, W.T, b, num_hidden=out, flatten=False)
+
+
+def _dropout(F: Any, x: Tensor, p: float, shape: tuple[int, ...], dtype: str,
+             **ctx: Any) -> Tensor:
+    """The chapter's dropout of a float32 or float64 ``x`` (the same ops traced or not)."""
+    u = F.np.random.uniform(0.0, 1.0, size=shape, dtype="float32", **ctx)
+    return (u > p).astype(dtype) * x / (1.0 - p)
+
+
 def _loss_and_sums(F: Any, logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """Mean cross-entropy, and [sum of the losses, number correct] as one array.
 
@@ -58,16 +71,52 @@ def _loss_and_sums(F: Any, logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     return losses.mean(), F.np.stack(sums)
 
 
-class _LossGraph(gluon.HybridBlock):
-    """A Gluon model and the training loss, traced into one cached graph."""
+def _correct(F: Any, logits: Tensor, y: Tensor) -> Tensor:
+    return (logits.argmax(axis=1).astype("float64") == y.astype("float64")).astype("float64").sum()
 
-    def __init__(self, net: gluon.HybridBlock):
+
+class _Graph(gluon.HybridBlock):
+    """A model's forward pass and its loss (or correct count), as one cached graph.
+
+    Gluon's hybridize traces ``hybrid_forward`` once with symbols and then runs
+    the graph from C++: eager MXNet spends about 0.1 ms dispatching each op.
+    The scratch model is traced through the same ``scratch_forward`` as eagerly,
+    on :class:`_GraphOps`, for one input shape (its uniforms need a size).
+    """
+
+    def __init__(
+        self,
+        net: Any,
+        *,
+        training: bool,
+        loss: bool,
+        x_shape: tuple[int, ...] | None = None,
+    ):
         super().__init__()
-        self.net = net
-        self.hybridize(static_alloc=True, static_shape=False)
+        self._training, self._loss, self._x_shape = training, loss, x_shape
+        self._scratch = net if isinstance(net, ScratchMLP) else None
+        if self._scratch is not None:
+            # Block.__setattr__ registers a Parameter for hybrid_forward; the
+            # cached graph binds those of collect_params(), i.e. of self.params.
+            for i, p in enumerate(net.params):
+                setattr(self, f"p{i}", p)
+            self.params.update({p.name: p for p in net.params})
+        else:
+            self.net = net
+        self.hybridize(static_alloc=True, static_shape=x_shape is not None)
 
-    def hybrid_forward(self, F: Any, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        return _loss_and_sums(F, self.net(x), y)
+    def hybrid_forward(self, F: Any, x: Tensor, y: Tensor, *masks: Tensor,
+                       **params: Tensor) -> Any:
+        net = self._scratch
+        if net is None:
+            logits = self.net(x)
+        else:
+            ops = _GraphOps(F, np.dtype(net.params[0].dtype).name, x, self._x_shape)
+            W = [params[f"p{i}"] for i in range(len(net.params))]
+            logits, _ = scratch_forward(ops, W, x, training=self._training,
+                                        dropout=net.dropout, masks=list(masks) or None,
+                                        noise=net.noise)
+        return _loss_and_sums(F, logits, y) if self._loss else _correct(F, logits, y)
 
 
 class Adapter(_Base):
@@ -100,6 +149,9 @@ class Adapter(_Base):
     def matmul(self, a: Tensor, b: Tensor) -> Tensor:
         return mx.np.dot(a, b)
 
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        return _affine(mx.nd, x, W, b, self.shape(W)[1])
+
     def relu(self, x: Tensor) -> Tensor:
         return npx.relu(x)
 
@@ -113,9 +165,8 @@ class Adapter(_Base):
         # See Adapter.scratch_dropout for why float32 uniforms and arithmetic.
         # astype copies unless told not to, even to the same dtype.
         xc = x if x.dtype in (np.float32, np.float64) else x.astype("float32")
-        u = mx.np.random.uniform(0.0, 1.0, size=x.shape, dtype="float32", ctx=x.ctx)
-        mask = (u > p).astype(xc.dtype, copy=False)
-        return (mask * xc / (1.0 - p)).astype(x.dtype, copy=False)
+        out = _dropout(mx.nd, xc, p, x.shape, np.dtype(xc.dtype).name, ctx=x.ctx)
+        return out.astype(x.dtype, copy=False)
 
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         # mode="always" drops whatever autograd's global training flag says.
@@ -230,16 +281,21 @@ class Adapter(_Base):
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
         params = [p for p, _ in self._parameters(net)]
-        # The hybridized Sequential and the loss run as one cached graph; the
-        # layer-by-layer path is needed only to put external masks in place of
-        # Gluon's Dropout (and for the scratch model's raw parameters).
-        graph = None if isinstance(net, ScratchMLP) else _LossGraph(net)
+        # The model and the loss run as one cached graph per input shape (the
+        # scratch model's uniforms need one); the concise model with external
+        # masks in place of Gluon's Dropout runs layer by layer.
+        scratch = isinstance(net, ScratchMLP)
+        graphs: dict[tuple[Any, ...], _Graph] = {}
         dtype = self._dtype(net)
 
         def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
+            x = x.astype(dtype, copy=False)
+            key = (x.shape if scratch else None, masks is not None)
             with autograd.record(train_mode=True):
-                if graph is not None and masks is None:
-                    loss, sums = graph(x.astype(dtype, copy=False), y)
+                if scratch or masks is None:
+                    if key not in graphs:
+                        graphs[key] = _Graph(net, training=True, loss=True, x_shape=key[0])
+                    loss, sums = graphs[key](x, y, *(masks or ()))
                 else:
                     logits, _ = self.mlp_forward(net, x, training=True, masks=masks)
                     loss, sums = _loss_and_sums(mx.nd, logits, y)
@@ -264,14 +320,47 @@ class Adapter(_Base):
 
     def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
         scratch = isinstance(net, ScratchMLP)
+        graphs: dict[Any, _Graph] = {}
         dtype = self._dtype(net)
 
         def evaluate(x: Tensor, y: Tensor) -> int:
+            x = x.astype(dtype, copy=False)
+            key = x.shape if scratch else None
+            if key not in graphs:
+                graphs[key] = _Graph(net, training=False, loss=False, x_shape=key)
             with autograd.predict_mode():
-                if scratch:
-                    logits = self.mlp_forward(net, x, training=False)[0]
-                else:
-                    logits = net(x.astype(dtype, copy=False))
-            return int((logits.argmax(axis=1).astype(y.dtype) == y).sum())
+                return int(graphs[key](x, y).item())
 
         return evaluate
+
+
+class _GraphOps(Adapter):
+    """The ops scratch_forward uses, on the symbols of a graph being traced.
+
+    Symbols have neither shape nor dtype: shapes are inferred from the input's
+    and the parameters', the dtype is the model's.
+    """
+
+    def __init__(self, F: Any, dtype: str, x: Tensor, x_shape: tuple[int, ...] | None):
+        self._F, self._dtype_name = F, dtype
+        self._known = {x.name: x_shape} if x_shape is not None else {}
+
+    def shape(self, x: Tensor) -> tuple[int, ...]:
+        known = {k: v for k, v in self._known.items() if k in x.list_arguments()}
+        _, (shape,), _ = x.infer_shape_partial(**known)
+        return tuple(shape)
+
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        return _affine(self._F, x, W, b, self.shape(W)[1])
+
+    def relu(self, x: Tensor) -> Tensor:
+        return self._F.npx.relu(x)
+
+    def zeros_like(self, x: Tensor) -> Tensor:
+        return self._F.np.zeros_like(x)
+
+    def normal_like(self, x: Tensor) -> Tensor:
+        return self._F.np.random.normal(0.0, 1.0, size=self.shape(x), dtype=self._dtype_name)
+
+    def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
+        return _dropout(self._F, x, p, self.shape(x), self._dtype_name)

@@ -74,6 +74,9 @@ class Adapter(_Base):
     def matmul(self, a: Tensor, b: Tensor) -> Tensor:
         return a @ b
 
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        return torch.addmm(b, x, W)
+
     def relu(self, x: Tensor) -> Tensor:
         return torch.relu(x)
 
