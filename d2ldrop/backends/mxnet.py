@@ -24,8 +24,8 @@ _DEFAULT_INIT = mx.init.Uniform(scale=0.07)
 class ScratchMLP:
     """The chapter's scratch model: raw parameters (forward: models.scratch_forward).
 
-    The arrays are held as gluon Parameters only so that gluon.Trainer can
-    update them too; the forward pass uses no layer.
+    The arrays are gluon Parameters so that cached graphs (:class:`_Graph`) can
+    bind them; the forward pass uses no layer.
     """
 
     def __init__(
@@ -76,24 +76,25 @@ def _correct(F: Any, logits: Tensor, y: Tensor) -> Tensor:
 
 
 class _Graph(gluon.HybridBlock):
-    """A model's forward pass and its loss (or correct count), as one cached graph.
+    """A model's forward pass, with its loss or correct count, as one cached graph.
 
     Gluon's hybridize traces ``hybrid_forward`` once with symbols and then runs
     the graph from C++: eager MXNet spends about 0.1 ms dispatching each op.
-    The scratch model is traced through the same ``scratch_forward`` as eagerly,
-    on :class:`_GraphOps`, for one input shape (its uniforms need a size).
+    The scratch model is traced through ``scratch_forward`` on :class:`_GraphOps`,
+    for one input shape (its uniforms need a size), in one mode: ``output`` is
+    'forward' (logits and hidden activations), 'loss' or 'correct'.
     """
 
     def __init__(
         self,
         net: Any,
         *,
+        output: str,
         training: bool,
-        loss: bool,
         x_shape: tuple[int, ...] | None = None,
     ):
         super().__init__()
-        self._training, self._loss, self._x_shape = training, loss, x_shape
+        self._output, self._training, self._x_shape = output, training, x_shape
         self._scratch = net if isinstance(net, ScratchMLP) else None
         if self._scratch is not None:
             # Block.__setattr__ registers a Parameter for hybrid_forward; the
@@ -105,18 +106,39 @@ class _Graph(gluon.HybridBlock):
             self.net = net
         self.hybridize(static_alloc=True, static_shape=x_shape is not None)
 
-    def hybrid_forward(self, F: Any, x: Tensor, y: Tensor, *masks: Tensor,
-                       **params: Tensor) -> Any:
+    def hybrid_forward(self, F: Any, x: Tensor, *args: Tensor, **params: Tensor) -> Any:
+        y, masks = (None, args) if self._output == "forward" else (args[0], args[1:])
         net = self._scratch
         if net is None:
-            logits = self.net(x)
+            logits, hidden = self.net(x), []
         else:
             ops = _GraphOps(F, np.dtype(net.params[0].dtype).name, x, self._x_shape)
             W = [params[f"p{i}"] for i in range(len(net.params))]
-            logits, _ = scratch_forward(ops, W, x, training=self._training,
-                                        dropout=net.dropout, masks=list(masks) or None,
-                                        noise=net.noise)
-        return _loss_and_sums(F, logits, y) if self._loss else _correct(F, logits, y)
+            logits, hidden = scratch_forward(ops, W, x, training=self._training,
+                                             dropout=net.dropout, masks=list(masks) or None,
+                                             noise=net.noise)
+        if self._output == "forward":
+            return (logits, *hidden)
+        return _loss_and_sums(F, logits, y) if self._output == "loss" else _correct(F, logits, y)
+
+
+def _graph(net: Any, output: str, training: bool, x: Tensor, masks: list[Tensor] | None
+           ) -> _Graph:
+    """The cached graph of ``net`` for this computation, built at its first use."""
+    scratch = isinstance(net, ScratchMLP)
+    key = (output, training, x.shape if scratch else None, 0 if masks is None else len(masks))
+    # Kept on the model, to live as long as it: set in its __dict__, not through
+    # Block.__setattr__, and in an object of our own, not a dict (a dict of
+    # Blocks on a Block makes Gluon warn at every collect_params).
+    graphs = vars(net).setdefault("_d2ldrop_graphs", _Graphs()).by_key
+    if key not in graphs:
+        graphs[key] = _Graph(net, output=output, training=training, x_shape=key[2])
+    return graphs[key]
+
+
+class _Graphs:
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[Any, ...], _Graph] = {}
 
 
 class Adapter(_Base):
@@ -148,9 +170,6 @@ class Adapter(_Base):
 
     def matmul(self, a: Tensor, b: Tensor) -> Tensor:
         return mx.np.dot(a, b)
-
-    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-        return _affine(mx.nd, x, W, b, self.shape(W)[1])
 
     def relu(self, x: Tensor) -> Tensor:
         return npx.relu(x)
@@ -238,9 +257,8 @@ class Adapter(_Base):
     ) -> tuple[Tensor, list[Tensor]]:
         x = x.astype(self._dtype(net), copy=False)
         if isinstance(net, ScratchMLP):
-            return scratch_forward(self, [p.data() for p in net.params], x,
-                                   training=training, dropout=net.dropout, masks=masks,
-                                   noise=net.noise)
+            logits, *hidden = _graph(net, "forward", training, x, masks)(x, *(masks or ()))
+            return logits, hidden
         hidden = []
         with self._scope(training):
             for layer in net:
@@ -281,24 +299,19 @@ class Adapter(_Base):
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
         params = [p for p, _ in self._parameters(net)]
-        # The model and the loss run as one cached graph per input shape (the
-        # scratch model's uniforms need one); the concise model with external
-        # masks in place of Gluon's Dropout runs layer by layer.
-        scratch = isinstance(net, ScratchMLP)
-        graphs: dict[tuple[Any, ...], _Graph] = {}
+        # The model and the loss run as one cached graph; the concise model with
+        # external masks in place of Gluon's Dropout runs layer by layer.
+        concise = not isinstance(net, ScratchMLP)
         dtype = self._dtype(net)
 
         def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
             x = x.astype(dtype, copy=False)
-            key = (x.shape if scratch else None, masks is not None)
             with autograd.record(train_mode=True):
-                if scratch or masks is None:
-                    if key not in graphs:
-                        graphs[key] = _Graph(net, training=True, loss=True, x_shape=key[0])
-                    loss, sums = graphs[key](x, y, *(masks or ()))
-                else:
+                if concise and masks is not None:
                     logits, _ = self.mlp_forward(net, x, training=True, masks=masks)
                     loss, sums = _loss_and_sums(mx.nd, logits, y)
+                else:
+                    loss, sums = _graph(net, "loss", True, x, masks)(x, y, *(masks or ()))
             loss.backward()
             if updater == "framework":
                 # The fused kernel gluon.Trainer's SGD calls (the loss is already
@@ -319,17 +332,12 @@ class Adapter(_Base):
         return step
 
     def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
-        scratch = isinstance(net, ScratchMLP)
-        graphs: dict[Any, _Graph] = {}
         dtype = self._dtype(net)
 
         def evaluate(x: Tensor, y: Tensor) -> int:
             x = x.astype(dtype, copy=False)
-            key = x.shape if scratch else None
-            if key not in graphs:
-                graphs[key] = _Graph(net, training=False, loss=False, x_shape=key)
             with autograd.predict_mode():
-                return int(graphs[key](x, y).item())
+                return int(_graph(net, "correct", False, x, None)(x, y).item())
 
         return evaluate
 
