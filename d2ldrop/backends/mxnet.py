@@ -124,9 +124,13 @@ class _Graph(gluon.HybridBlock):
 
 def _graph(net: Any, output: str, training: bool, x: Tensor, masks: list[Tensor] | None
            ) -> _Graph:
-    """The cached graph of ``net`` for this computation, built at its first use."""
-    scratch = isinstance(net, ScratchMLP)
-    key = (output, training, x.shape if scratch else None, 0 if masks is None else len(masks))
+    """The cached graph of ``net`` for this computation, built at its first use.
+
+    Only the scratch model's own draws (training without masks) need the input
+    shape: those graphs are per shape, the others serve every batch size.
+    """
+    draws = isinstance(net, ScratchMLP) and training and masks is None
+    key = (output, training, x.shape if draws else None, 0 if masks is None else len(masks))
     # Kept on the model, to live as long as it: set in its __dict__, not through
     # Block.__setattr__, and in an object of our own, not a dict (a dict of
     # Blocks on a Block makes Gluon warn at every collect_params).
