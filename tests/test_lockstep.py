@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 from conftest import SELECTED_BACKENDS, require_backend, synthetic
 
+from d2ldrop import build_mlp, to_numpy
 from d2ldrop.cli import main
+from d2ldrop.data import Batches
 from d2ldrop.lockstep import (
     REFERENCE,
     draw_masks,
@@ -182,23 +184,17 @@ def test_the_fast_path_computes_the_reference(backend, kind, updater):
     equals the numpy reference in float64. Dropout is off (p = 0: nothing is
     drawn, so the two see the same model); the batches of 48, 48 and 24 give
     the per-shape graphs a second shape."""
-    from d2ldrop import build_mlp
-    from d2ldrop.data import Batches
-
     x, y = synthetic(120, 3)
     net = build_mlp(kind, dropout1=0.0, dropout2=0.0, seed=0, backend=backend,
                     dtype="float64")
     reference = ReferenceMLP(net.get_params(), (0.0, 0.0))
     step = net.adapter.make_train_step(net.net, 0.5, updater)
-    order = np.random.default_rng(0).permutation(len(x))  # Batches' first epoch, seed 0
-    batches = Batches(x, y, 48, shuffle=True, seed=0, backend=backend)
-    for start, (X, Y) in zip(range(0, len(x), 48), batches):
-        index = order[start : start + 48]
-        xr = (x[index].astype(np.float32) / np.float32(255)).astype(np.float64)
-        ones = [np.ones((len(index), 256))] * 2
+    for X, Y in Batches(x, y, 48, shuffle=True, seed=0, backend=backend):
+        xr, yr = to_numpy(X, backend=backend), to_numpy(Y, backend=backend)
+        ones = [np.ones((len(yr), 256))] * 2
         loss, correct = step(X, Y)
-        ref_loss, ref_correct = reference.step(xr, y[index], ones, 0.5)
-        assert loss == pytest.approx(ref_loss, rel=0, abs=LOSS_TOL["float64"] * len(index))
+        ref_loss, ref_correct = reference.step(xr.astype(np.float64), yr, ones, 0.5)
+        assert loss == pytest.approx(ref_loss, rel=0, abs=LOSS_TOL["float64"] * len(yr))
         assert correct == ref_correct
     for got, want in zip(net.get_params(), reference.get_params()):
         np.testing.assert_allclose(got, want, rtol=0, atol=PARAM_TOL["float64"])

@@ -62,11 +62,8 @@ class Adapter(abc.ABC):
     def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor: ...
 
     @abc.abstractmethod
-    def matmul(self, a: Tensor, b: Tensor) -> Tensor: ...
-
     def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
         """``x @ W + b`` for W of shape (in, out): a fused op where the framework has one."""
-        return self.matmul(x, W) + b
 
     def shape(self, x: Tensor) -> tuple[int, ...]:
         return tuple(int(n) for n in x.shape)

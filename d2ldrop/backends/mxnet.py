@@ -65,14 +65,15 @@ def _loss_and_sums(F: Any, logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     ``F`` is ``mx.nd`` eagerly and ``mx.sym`` when a hybridized block is traced.
     """
     losses = -F.npx.pick(F.npx.log_softmax(logits, axis=1), y, axis=1)
-    # Symbols have no dtype to cast to; class ids and counts are exact in float64.
-    hits = logits.argmax(axis=1).astype("float64") == y.astype("float64")
-    sums = [losses.sum().astype("float64"), hits.astype("float64").sum()]
+    sums = [losses.sum().astype("float64"), _correct(logits, y)]
     return losses.mean(), F.np.stack(sums)
 
 
-def _correct(F: Any, logits: Tensor, y: Tensor) -> Tensor:
-    return (logits.argmax(axis=1).astype("float64") == y.astype("float64")).astype("float64").sum()
+def _correct(logits: Tensor, y: Tensor) -> Tensor:
+    """The number of correct predictions, as a float64 scalar (traced or not)."""
+    # Symbols have no dtype to cast to; class ids and counts are exact in float64.
+    hits = logits.argmax(axis=1).astype("float64") == y.astype("float64")
+    return hits.astype("float64").sum()
 
 
 class _Graph(gluon.HybridBlock):
@@ -119,7 +120,7 @@ class _Graph(gluon.HybridBlock):
                                              noise=net.noise)
         if self._output == "forward":
             return (logits, *hidden)
-        return _loss_and_sums(F, logits, y) if self._output == "loss" else _correct(F, logits, y)
+        return _loss_and_sums(F, logits, y) if self._output == "loss" else _correct(logits, y)
 
 
 def _graph(net: Any, output: str, training: bool, x: Tensor, masks: list[Tensor] | None
@@ -134,7 +135,10 @@ def _graph(net: Any, output: str, training: bool, x: Tensor, masks: list[Tensor]
     # Kept on the model, to live as long as it: set in its __dict__, not through
     # Block.__setattr__, and in an object of our own, not a dict (a dict of
     # Blocks on a Block makes Gluon warn at every collect_params).
-    graphs = vars(net).setdefault("_d2ldrop_graphs", _Graphs()).by_key
+    cache = vars(net).get("_d2ldrop_graphs")
+    if cache is None:
+        cache = vars(net)["_d2ldrop_graphs"] = _Graphs()
+    graphs = cache.by_key
     if key not in graphs:
         graphs[key] = _Graph(net, output=output, training=training, x_shape=key[2])
     return graphs[key]
@@ -172,8 +176,8 @@ class Adapter(_Base):
     def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         return x.reshape(shape)
 
-    def matmul(self, a: Tensor, b: Tensor) -> Tensor:
-        return mx.np.dot(a, b)
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        return _affine(mx.nd, x, W, b, W.shape[1])
 
     def relu(self, x: Tensor) -> Tensor:
         return npx.relu(x)

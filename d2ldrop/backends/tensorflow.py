@@ -85,8 +85,8 @@ class Adapter(_Base):
     def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         return tf.reshape(x, shape)
 
-    def matmul(self, a: Tensor, b: Tensor) -> Tensor:
-        return tf.matmul(a, b)
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        return tf.matmul(x, W) + b
 
     def relu(self, x: Tensor) -> Tensor:
         return tf.nn.relu(x)
@@ -243,13 +243,13 @@ class Adapter(_Base):
 
     def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
         @tf.function
-        def evaluate(x: Tensor, y: Tensor, masks: None) -> Tensor:
+        def evaluate(x: Tensor, y: Tensor) -> Tensor:
             logits, _ = self.mlp_forward(net, x, training=False)
             predicted = tf.argmax(logits, axis=1, output_type=y.dtype)
             return tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.int32))
 
         compiled = _Compiled(evaluate)
-        return lambda x, y: int(compiled(x, y, None))
+        return lambda x, y: int(compiled(x, y))
 
 
 class _Compiled:
@@ -264,15 +264,31 @@ class _Compiled:
         self._fn = fn
         self._concrete: dict[Any, Any] = {}
 
-    def __call__(self, x: Tensor, y: Tensor, masks: list[Tensor] | None) -> Tensor:
-        x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-        key = (tuple(x.shape[1:]), x.dtype, y.dtype, None if masks is None else len(masks))
+    def __call__(self, *args: Any) -> Tensor:
+        args = tuple(_tensors(a) for a in args)
+        key = tuple(_signature(a) for a in args)
         concrete = self._concrete.get(key)
         if concrete is None:
-            def spec(t: Tensor) -> tf.TensorSpec:
-                return tf.TensorSpec([None, *t.shape[1:]], t.dtype)
+            specs = [_spec(a) for a in args]
+            concrete = self._concrete[key] = self._fn.get_concrete_function(*specs)
+        return concrete(*args)
 
-            mask_specs = None if masks is None else [spec(tf.convert_to_tensor(m)) for m in masks]
-            concrete = self._fn.get_concrete_function(spec(x), spec(y), mask_specs)
-            self._concrete[key] = concrete
-        return concrete(x, y, masks)
+
+# Arguments of the compiled steps are tensors, lists of tensors (masks) or None;
+# the leading dimension, the batch, is left free. (tf.nest costs ~0.1 ms a call.)
+def _tensors(a: Any) -> Any:
+    if a is None:
+        return None
+    return [tf.convert_to_tensor(t) for t in a] if isinstance(a, list) else tf.convert_to_tensor(a)
+
+
+def _signature(a: Any) -> Any:
+    if a is None or isinstance(a, list):
+        return None if a is None else tuple(_signature(t) for t in a)
+    return tuple(a.shape[1:]), a.dtype
+
+
+def _spec(a: Any) -> Any:
+    if a is None or isinstance(a, list):
+        return None if a is None else [_spec(t) for t in a]
+    return tf.TensorSpec([None, *a.shape[1:]], a.dtype)

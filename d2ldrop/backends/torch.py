@@ -71,9 +71,6 @@ class Adapter(_Base):
     def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         return x.reshape(shape)
 
-    def matmul(self, a: Tensor, b: Tensor) -> Tensor:
-        return a @ b
-
     def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
         return torch.addmm(b, x, W)
 
