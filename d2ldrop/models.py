@@ -74,7 +74,7 @@ def scratch_forward(
     the two hidden activations after the noise.
     """
     W1, b1, W2, b2, W3, b3 = params
-    X = adapter.reshape(x, (-1, adapter.shape(W1)[0]))
+    X = adapter.reshape(x, (-1, adapter.fan_in(W1)))
     hidden = []
     H = X
     for i, (W, b) in enumerate(((W1, b1), (W2, b2))):

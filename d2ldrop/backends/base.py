@@ -63,7 +63,16 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-        """``x @ W + b`` for W of shape (in, out): a fused op where the framework has one."""
+        """``x @ W + b`` for a weight held as :meth:`fan_in` says: a fused op where
+        the framework has one."""
+
+    def fan_in(self, W: Tensor) -> int:
+        """The number of inputs of a scratch-model weight W as this adapter holds it.
+
+        The chapter's layout (in, out) by default; an adapter whose fused affine op
+        takes (out, in) may hold W that way (get/set_mlp_params still speak (in, out)).
+        """
+        return self.shape(W)[0]
 
     def shape(self, x: Tensor) -> tuple[int, ...]:
         return tuple(int(n) for n in x.shape)
