@@ -198,3 +198,37 @@ def test_backends_in_any_order_in_one_process(order):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[:3] == [f"{name} (4, 4)" for name in order]
+
+
+@pytest.mark.parametrize("first", ["torch", "mxnet", "tensorflow"])
+def test_loading_mxnet_leaves_torch_its_threads(first):
+    """MXNet's import sets OpenMP's thread count to half the CPUs, for torch too.
+
+    The adapters undo that for the importing thread, torch imported before or after.
+    """
+    needed = {"torch", "mxnet", first}
+    if not needed <= set(d2ldrop.available_backends()):
+        pytest.skip(f"needs {', '.join(sorted(needed))} installed")
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("MXNet's halving shows only with two CPUs or more")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+
+    def torch_threads(code: str) -> int:
+        result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                                capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return int(result.stdout.split()[-1])
+
+    alone = torch_threads("import torch; print(torch.get_num_threads())")
+    others = ["mxnet", "tensorflow"] if first == "torch" else [first]
+    with_mxnet = torch_threads(
+        f"""
+        import d2ldrop
+        {"import torch" if first == "torch" else ""}
+        for name in {others!r}:
+            d2ldrop.get_adapter(name)
+        import torch
+        print(torch.get_num_threads())
+        """
+    )
+    assert with_mxnet == alone

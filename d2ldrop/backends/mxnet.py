@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import mxnet as mx
 import numpy as np
-from mxnet import autograd, gluon, npx
 
+from d2ldrop.backends._mxnet_import import import_mxnet
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import Tensor
 from d2ldrop.models import apply_mask, scratch_forward
+
+mx = import_mxnet()  # not a plain import: see _mxnet_import
+from mxnet import autograd, gluon, npx  # noqa: E402
 
 # Gluon's numpy semantics (zero-size and 0-d arrays, numpy broadcasting) are a
 # process-wide switch in MXNet; the chapter turns it on too.

@@ -19,7 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # (numpy >= 1.24) must not stop TensorFlow.
 if "mxnet" not in sys.modules and importlib.util.find_spec("mxnet") is not None:
     try:
-        import mxnet  # noqa: F401
+        from d2ldrop.backends._mxnet_import import import_mxnet
+
+        import_mxnet()
     except Exception:  # noqa: BLE001, S110
         pass
 
