@@ -4,8 +4,9 @@ MXNet 1.9's load-time initializer calls ``omp_set_num_threads(CPUs / 2)`` on the
 importing thread (it takes every x86 CPU for one of two hyper-threads). libgomp
 is one library per process, so that count is also what PyTorch reads: torch
 imported after MXNet, or running its ops after MXNet's import, gets half the
-cores, one thread on a two-core machine (measured: about 2.3 s an epoch instead
-of 1.5 in a ``--backend all`` run). MXNet's own operators run on its engine's
+cores: one thread on a two-core machine, where torch's scratch epochs in a
+``--backend all`` run took 2.3 s, and 1.8 s with the count given back. MXNet's
+own operators run on its engine's
 worker threads, which set their own count, so giving the importing thread its
 count back changes nothing for MXNet.
 """
