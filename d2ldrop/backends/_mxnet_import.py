@@ -6,9 +6,8 @@ is one library per process, so that count is also what PyTorch reads: torch
 imported after MXNet, or running its ops after MXNet's import, gets half the
 cores: one thread on a two-core machine, where torch's scratch epochs in a
 ``--backend all`` run took 2.3 s, and 1.8 s with the count given back. MXNet's
-own operators run on its engine's
-worker threads, which set their own count, so giving the importing thread its
-count back changes nothing for MXNet.
+own operators run on its engine's worker threads, which set their own count, so
+giving the importing thread its count back changes nothing for MXNet.
 """
 
 from __future__ import annotations
