@@ -79,11 +79,10 @@ def spread_table(rows_by_seed: dict[int, list[dict]]) -> str:
              f"{'backend':<11} {'model':<8} {'mean':>6} {'sd':>6} {'min':>6} {'max':>6} "
              f"{'runs >= ' + str(TARGET_TEST_ACC):>13}  seeds short"]
     for backend, model in RUNS:
-        acc = {s: r["test_acc"] for s, rows in rows_by_seed.items() for r in rows
-               if (r["backend"], r["model"]) == (backend, model)}
-        short = [s for s, rows in rows_by_seed.items() for r in rows
-                 if (r["backend"], r["model"]) == (backend, model) and falls_short(r)]
-        values = list(acc.values())
+        runs = {s: r for s, rows in rows_by_seed.items() for r in rows
+                if (r["backend"], r["model"]) == (backend, model)}
+        values = [r["test_acc"] for r in runs.values()]
+        short = [s for s, r in runs.items() if falls_short(r)]
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         lines.append(f"{backend:<11} {model:<8} {statistics.mean(values):>6.4f} {sd:>6.4f} "
                      f"{min(values):>6.4f} {max(values):>6.4f} "
