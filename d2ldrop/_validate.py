@@ -1,9 +1,13 @@
-"""Argument validation shared by every backend (written once, not per adapter)."""
+"""Argument validation shared by every backend and command (written once)."""
 
 from __future__ import annotations
 
 import math
 import numbers
+
+#: Seeds are 32-bit unsigned integers everywhere (numpy, torch, TensorFlow,
+#: MXNet and JAX all accept this range): one rule, one message.
+SEED_LIMIT = 2**32
 
 
 def check_probability(p: object, name: str = "p") -> float:
@@ -21,3 +25,30 @@ def check_probability(p: object, name: str = "p") -> float:
             f"Expected a float between 0 and 1. Received: {name}={p!r}"
         )
     return value
+
+
+def is_seed(n: object) -> bool:
+    """True if ``n`` is an integer (not a bool) in [0, 2**32)."""
+    return isinstance(n, numbers.Integral) and not isinstance(n, bool) and 0 <= n < SEED_LIMIT
+
+
+def seed_error(n: object, name: str = "seed") -> str:
+    """The one message for a bad seed (the CLI prints it behind its flag)."""
+    return f"Expected an integer seed in [0, 2**32). Received: {name}={n!r}"
+
+
+def check_seed(n: object, name: str = "seed") -> int:
+    """Return ``n`` as an int if it is a valid seed; raise ValueError otherwise."""
+    if not is_seed(n):
+        raise ValueError(seed_error(n, name))
+    return int(n)  # type: ignore[arg-type]
+
+
+def check_seed_range(first: int, count: int, name: str = "seed") -> None:
+    """Seeds ``first, ..., first + count - 1`` must all be valid seeds."""
+    check_seed(first, name)
+    if first + count > SEED_LIMIT:
+        raise ValueError(
+            f"Expected {name} + seeds <= 2**32 (every seed in [0, 2**32)). "
+            f"Received: {first} + {count}"
+        )

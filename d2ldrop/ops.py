@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
-from d2ldrop._backend import BACKENDS, get_adapter
-from d2ldrop._validate import check_probability
+from d2ldrop._backend import get_adapter
+from d2ldrop._validate import check_probability, check_seed
 from d2ldrop.backends.base import Adapter
+from d2ldrop.backends.registry import framework_of
 
 Tensor = Any
-
-def _framework_of(x: object) -> str | None:
-    """Which framework ``x`` comes from, judged by its type's module (no import)."""
-    root = type(x).__module__.split(".")[0]
-    root = "tensorflow" if root == "keras" else root
-    return root if root in BACKENDS else None
-
 
 def check_float_tensor(adapter: Adapter, x: object, name: str = "X") -> None:
     """Raise TypeError unless ``x`` is a floating tensor of ``adapter``'s framework."""
     if not adapter.is_tensor(x):
-        other = _framework_of(x)
+        other = framework_of(x)
         hint = (
             f"; it is a {other} tensor, so pass backend={other!r}"
             if other and other != adapter.name
@@ -76,9 +69,7 @@ def seed(n: int, *, backend: str | None = None) -> None:
 
     The same seed gives the same dropout masks, call after call.
     """
-    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or not 0 <= n < 2**32:
-        raise ValueError(f"Expected an integer seed in [0, 2**32). Received: n={n!r}")
-    get_adapter(backend).seed(int(n))
+    get_adapter(backend).seed(check_seed(n, "n"))
 
 
 def to_numpy(x: Tensor, *, backend: str | None = None) -> np.ndarray:

@@ -1,61 +1,16 @@
-"""Shared fixtures: ``backend`` is parametrized over the three frameworks.
+"""Fixtures: ``backend`` is parametrized over the selected backends.
 
-``D2LDROP_TEST_BACKENDS=torch,mxnet`` narrows the set (aliases accepted); an
-unknown name there is an error, not a silent skip. A backend whose framework is
-not installed is skipped with the extra to install, except under CI (``CI=true``),
-where every selected backend must run.
+Which backends are selected, and the skip-or-fail policy for a missing
+framework, are in :mod:`support` (shared helpers are imported from there, never
+from this file).
 """
 
 from __future__ import annotations
 
-import os
-
-import numpy as np
 import pytest
+from support import IN_CI, SELECTED_BACKENDS, require_backend, require_backends
 
 import d2ldrop
-from d2ldrop._backend import BACKENDS, canonical_name, install_hint
-from d2ldrop.errors import BackendNotAvailableError, UnknownBackendError
-
-
-def _selected_backends() -> list[str]:
-    raw = os.environ.get("D2LDROP_TEST_BACKENDS", "").strip()
-    if not raw:
-        return list(BACKENDS)
-    names = []
-    for part in raw.split(","):
-        if not part.strip():
-            continue
-        try:
-            names.append(canonical_name(part))
-        except UnknownBackendError as err:
-            raise pytest.UsageError(f"D2LDROP_TEST_BACKENDS: {err}") from None
-    return list(dict.fromkeys(names))
-
-
-SELECTED_BACKENDS = _selected_backends()
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require_backend(name: str) -> None:
-    """Skip (fail under CI) unless the framework of backend ``name`` imports."""
-    try:
-        d2ldrop.get_adapter(name)
-    except BackendNotAvailableError as err:
-        reason = f"{name} not installed ({install_hint(name)}): {err.__cause__}"
-        if IN_CI:
-            pytest.fail(f"CI must test every selected backend, but {reason}")
-        pytest.skip(reason)
-
-
-def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Learnable uint8 images: class k lights rows 2k+3..2k+6 on a noisy background."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    x = rng.integers(0, 80, (n, 28, 28)).astype(np.uint8)
-    for k in range(10):
-        x[labels == k, 2 * k + 3 : 2 * k + 7, :] = 230
-    return x, labels
 
 
 @pytest.fixture(params=SELECTED_BACKENDS)
@@ -68,6 +23,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def adapter(backend: str):
     return d2ldrop.get_adapter(backend)
+
+
+@pytest.fixture
+def selected_backends() -> list[str]:
+    """Every selected backend, all of them importable (else skipped, or failed in CI)."""
+    require_backends(SELECTED_BACKENDS)
+    return list(SELECTED_BACKENDS)
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import SELECTED_BACKENDS
+from support import SELECTED_BACKENDS
 
 import d2ldrop
 from d2ldrop import stats as S

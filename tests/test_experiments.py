@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from conftest import IN_CI, SELECTED_BACKENDS
+from support import IN_CI, SELECTED_BACKENDS
 
 from d2ldrop import experiments
 from d2ldrop._backend import available_backends

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import SELECTED_BACKENDS, require_backend, synthetic
+from support import SELECTED_BACKENDS, require_backend, synthetic
 
 from d2ldrop import build_mlp, to_numpy
 from d2ldrop.cli import main

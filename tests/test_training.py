@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import synthetic
+from support import synthetic
 
 from d2ldrop.cli import main
 from d2ldrop.data import Batches

@@ -35,3 +35,17 @@ def import_mxnet() -> ModuleType:
         if threads is not None:
             gomp.omp_set_num_threads(threads)
     return mxnet
+
+
+def diagnose(err: BaseException) -> str | None:
+    """Explain MXNet's import failing on numpy >= 1.24, or None for another failure."""
+    # MXNet 1.9.1 (the last release) uses ``np.bool``, removed in numpy 1.24.
+    if isinstance(err, AttributeError) and "bool" in str(err):
+        import numpy
+
+        return (
+            f"MXNet 1.9.1 needs numpy<1.24, but numpy {numpy.__version__} is installed "
+            f'({err}). Use a separate environment with pip install "numpy<1.24" '
+            f'"d2ldrop[mxnet]"'
+        )
+    return None

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
-import sys
 from collections.abc import Callable
 from typing import Any
 
 # TensorFlow prints C++ start-up chatter at import unless told otherwise.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# MXNet 1.9.1's shared library crashes in its load-time initializer
-# (SIGSEGV in mxnet::op::OperatorTune<float>::Initialize) when it is loaded
-# after TensorFlow's; loaded before, both work. MXNet cannot be fixed any more,
-# so where it is installed and not yet imported, load it first. A broken MXNet
-# (numpy >= 1.24) must not stop TensorFlow.
-if "mxnet" not in sys.modules and importlib.util.find_spec("mxnet") is not None:
-    try:
-        from d2ldrop.backends._mxnet_import import import_mxnet
+import numpy as np
+import tensorflow as tf
 
-        import_mxnet()
-    except Exception:  # noqa: BLE001, S110
-        pass
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from d2ldrop.backends.base import Adapter as _Base  # noqa: E402
-from d2ldrop.backends.base import Tensor  # noqa: E402
-from d2ldrop.models import apply_mask, scratch_forward  # noqa: E402
+from d2ldrop.backends.base import Adapter as _Base
+from d2ldrop.backends.base import Tensor
+from d2ldrop.models import apply_mask, scratch_forward
 
 keras = tf.keras  # Keras 3 from TensorFlow 2.16 on
 

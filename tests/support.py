@@ -1,0 +1,78 @@
+"""Helpers the test modules share (fixtures live in conftest.py).
+
+``D2LDROP_TEST_BACKENDS=torch,mxnet`` narrows the backends under test (aliases
+accepted); an unknown name there is an error, not a silent skip. A selected
+backend whose framework does not import is skipped with the extra to install,
+except under CI (``CI=true``), where every selected backend must run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import d2ldrop
+from d2ldrop.backends.registry import BACKENDS, canonical_name, install_hint
+from d2ldrop.errors import BackendNotAvailableError, UnknownBackendError
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _selected_backends() -> list[str]:
+    raw = os.environ.get("D2LDROP_TEST_BACKENDS", "").strip()
+    if not raw:
+        return list(BACKENDS)
+    names = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        try:
+            names.append(canonical_name(part))
+        except UnknownBackendError as err:
+            raise pytest.UsageError(f"D2LDROP_TEST_BACKENDS: {err}") from None
+    return list(dict.fromkeys(names))
+
+
+SELECTED_BACKENDS: list[str] = _selected_backends()
+
+
+def require_backend(name: str) -> None:
+    """Skip (fail under CI) unless the framework of backend ``name`` imports."""
+    try:
+        d2ldrop.get_adapter(name)
+    except BackendNotAvailableError as err:
+        reason = f"{name} not installed ({install_hint(name)}): {err.__cause__}"
+        if IN_CI:
+            pytest.fail(f"CI must test every selected backend, but {reason}")
+        pytest.skip(reason)
+
+
+def require_backends(names: list[str]) -> None:
+    """:func:`require_backend` for each name, all checked before the test skips.
+
+    A test over several backends is skipped only if one of *its* backends is
+    missing, naming every missing one (never after testing some of them).
+    """
+    missing = []
+    for name in names:
+        try:
+            d2ldrop.get_adapter(name)
+        except BackendNotAvailableError as err:
+            missing.append(f"{name} ({install_hint(name)}): {err.__cause__}")
+    if missing:
+        reason = "not installed: " + "; ".join(missing)
+        if IN_CI:
+            pytest.fail(f"CI must test every selected backend, but {reason}")
+        pytest.skip(reason)
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable uint8 images: class k lights rows 2k+3..2k+6 on a noisy background."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    x = rng.integers(0, 80, (n, 28, 28)).astype(np.uint8)
+    for k in range(10):
+        x[labels == k, 2 * k + 3 : 2 * k + 7, :] = 230
+    return x, labels
