@@ -11,7 +11,7 @@ from d2ldrop.commands.stats import add_common_arguments, cell, check_arguments, 
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2ldrop.cli import add_backend_argument
+    from d2ldrop.commands._args import add_backend_argument
 
     p = sub.add_parser(
         "compare",
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from d2ldrop.cli import resolve_backends
+    from d2ldrop.commands._args import resolve_backends
     from d2ldrop.stats import compare
 
     problem = check_arguments(args)

@@ -13,7 +13,7 @@ PROBABILITIES = (0.0, 0.5, 1.0)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2ldrop.cli import add_backend_argument
+    from d2ldrop.commands._args import add_backend_argument
 
     p = sub.add_parser(
         "demo",
@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from d2ldrop import dropout_layer, from_numpy, seed
-    from d2ldrop.cli import resolve_backends
+    from d2ldrop.commands._args import resolve_backends
 
     status = 0
     for i, name in enumerate(resolve_backends(args.backend)):

@@ -10,7 +10,7 @@ from d2ldrop.experiments.registry import EXPERIMENTS, NAMES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2ldrop.cli import add_backend_argument
+    from d2ldrop.commands._args import add_backend_argument
 
     listing = "\n".join(f"  {name:<13} {e.title}" for name, e in EXPERIMENTS.items())
     p = sub.add_parser(
@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Every argument error, before any framework is imported or data read (exit 2)."""
-    from d2ldrop.cli import check_writable_dir
+    from d2ldrop.commands._args import check_writable_dir
 
     parser: argparse.ArgumentParser = args.parser
     for name, low in (("epochs", 1), ("seeds", 1)):

@@ -72,7 +72,7 @@ def _impl_list(value: str) -> list[str]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2ldrop.cli import add_backend_argument
+    from d2ldrop.commands._args import add_backend_argument
     from d2ldrop.stats import STAT_DTYPES
 
     p = sub.add_parser(
@@ -103,7 +103,7 @@ def check_arguments(args: argparse.Namespace, dtype: str = "float32") -> str | N
 
 
 def run(args: argparse.Namespace) -> int:
-    from d2ldrop.cli import resolve_backends
+    from d2ldrop.commands._args import resolve_backends
     from d2ldrop.errors import BackendNotAvailableError
     from d2ldrop.stats import dropout_stats, two_sided_alpha
 

@@ -11,7 +11,7 @@ MODELS = ("scratch", "concise")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2ldrop.cli import add_backend_argument
+    from d2ldrop.commands._args import add_backend_argument
 
     p = sub.add_parser(
         "train",
@@ -60,7 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _check_args(args: argparse.Namespace) -> None:
     """Every argument error, before any framework is imported or data read (exit 2)."""
-    from d2ldrop.cli import check_writable_dir
+    from d2ldrop.commands._args import check_writable_dir
 
     parser: argparse.ArgumentParser = args.parser
     for name in ("dropout1", "dropout2"):
@@ -86,7 +86,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
     from d2ldrop import get_adapter
-    from d2ldrop.cli import resolve_backends
+    from d2ldrop.commands._args import resolve_backends
     from d2ldrop.data import load_fashion_mnist_arrays
 
     backends = resolve_backends(args.backend)
