@@ -2,113 +2,24 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from d2ldrop._backend import get_adapter
-from d2ldrop._validate import check_probability
+from d2ldrop._validate import check_probability, check_seed
 from d2ldrop.backends.base import Adapter
-from d2ldrop.ops import guarded_dropout
+from d2ldrop.backends.kernels import Noise, normal_init
 
 Tensor = Any
 Kind = Literal["scratch", "concise"]
 Init = Literal["normal", "framework"]
 
-Noise = Literal["dropout", "dropconnect", "gaussian-mult", "gaussian-add"]
-
 KINDS: tuple[str, ...] = ("scratch", "concise")
 NOISES: tuple[str, ...] = ("dropout", "dropconnect", "gaussian-mult", "gaussian-add")
 INITS: tuple[str, ...] = ("normal", "framework")
 DTYPES: tuple[str, ...] = ("float32", "float64")
-
-
-def apply_mask(H: Tensor, mask: Tensor, p: float) -> Tensor:
-    """Dropout with a given 0/1 keep-mask: H * mask / (1 - p) (zeros when p == 1)."""
-    if p == 1.0:
-        return H * 0.0
-    if p == 0.0:
-        return H
-    return H * mask / (1.0 - p)
-
-
-def hidden_noise(adapter: Adapter, H: Tensor, p: float, noise: Noise) -> Tensor:
-    """The noise the scratch model injects into a hidden activation in training.
-
-    'dropout' is the chapter's dropout_layer. The Gaussian variants have the
-    variance dropout has: dropout multiplies h by m/(1-p), m ~ Bernoulli(1-p),
-    whose variance is p/(1-p); 'gaussian-mult' multiplies by 1 + sigma*eps and
-    'gaussian-add' adds sigma*eps (the variance dropout gives a unit h = 1),
-    sigma^2 = p/(1-p), eps ~ N(0, 1).
-    """
-    if noise == "dropout":
-        return guarded_dropout(adapter, H, p)
-    if p == 0.0:
-        return H
-    sigma = math.sqrt(p / (1.0 - p))
-    if noise == "gaussian-mult":
-        return H * (1.0 + sigma * adapter.normal_like(H))
-    return H + sigma * adapter.normal_like(H)  # gaussian-add
-
-
-def scratch_forward(
-    adapter: Adapter,
-    params: list[Tensor],
-    x: Tensor,
-    *,
-    training: bool,
-    dropout: tuple[float, float],
-    masks: list[Tensor] | None = None,
-    noise: Noise = "dropout",
-) -> tuple[Tensor, list[Tensor]]:
-    """The chapter's scratch model, written once for every backend.
-
-    relu(X W1 + b1) -> dropout(p1) -> relu(. W2 + b2) -> dropout(p2) -> . W3 + b3,
-    dropout only when ``training``. With ``masks`` (two 0/1 keep-masks, for
-    lockstep runs), they replace the random draws. ``noise`` swaps dropout for
-    another regularizer (the chapter's exercises): 'dropconnect' drops weights
-    of W1 and W2 (with p1, p2) instead of activations; 'gaussian-mult' and
-    'gaussian-add' are described in :func:`hidden_noise`. Returns the logits and
-    the two hidden activations after the noise.
-    """
-    W1, b1, W2, b2, W3, b3 = params
-    X = adapter.reshape(x, (-1, adapter.fan_in(W1)))
-    hidden = []
-    H = X
-    for i, (W, b) in enumerate(((W1, b1), (W2, b2))):
-        if training and noise == "dropconnect" and masks is None:
-            W = guarded_dropout(adapter, W, dropout[i])
-        H = adapter.relu(adapter.affine(H, W, b))
-        if training and masks is not None:
-            H = apply_mask(H, masks[i], dropout[i])
-        elif training and noise != "dropconnect":
-            H = hidden_noise(adapter, H, dropout[i], noise)
-        hidden.append(H)
-    return adapter.affine(H, W3, b3), hidden
-
-
-def normal_init(
-    sizes: tuple[int, ...],
-    sigma: float = 0.01,
-    seed: int | None = None,
-    dtype: str = "float32",
-) -> list[np.ndarray]:
-    """Weights ~ normal(0, sigma) and zero biases, drawn in numpy from ``seed``.
-
-    This is the chapter's MXNet/PyTorch choice; drawing it in numpy gives every
-    backend the same initial parameters for the same seed. Layout: [W1, b1, ...],
-    each W of shape (inputs, outputs). The draws are rounded to float32 before
-    they are held in ``dtype``, so a float64 model starts from the same numbers.
-    """
-    rng = np.random.default_rng(seed)
-    params: list[np.ndarray] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        W = rng.normal(0.0, sigma, size=(n_in, n_out)).astype(np.float32)
-        params.append(W.astype(dtype, copy=False))
-        params.append(np.zeros(n_out, dtype=dtype))
-    return params
 
 
 @dataclass
@@ -168,9 +79,9 @@ def build_mlp(
     every backend for a given ``seed``; ``init="framework"``: each framework's
     default initialization (what the chapter's TensorFlow code uses).
     ``noise`` (scratch model only) replaces dropout by another regularizer of the
-    same strength, see :func:`scratch_forward`. ``dtype`` 'float64' holds the
-    parameters and computes in double precision (inputs are cast to it), for
-    lockstep runs; float32 is the chapter's.
+    same strength, see :func:`d2ldrop.backends.kernels.scratch_forward`. ``dtype``
+    'float64' holds the parameters and computes in double precision (inputs are
+    cast to it), for lockstep runs; float32 is the chapter's.
     """
     if kind not in KINDS:
         raise ValueError(f"Expected kind in {KINDS}. Received: kind={kind!r}")
@@ -185,6 +96,8 @@ def build_mlp(
     dropout = (check_probability(dropout1, "dropout1"), check_probability(dropout2, "dropout2"))
     if noise.startswith("gaussian") and max(dropout) == 1.0:
         raise ValueError(f"noise={noise!r} has infinite variance at p = 1. Received: {dropout}")
+    if seed is not None:
+        seed = check_seed(seed)
     sizes = (num_inputs, num_hiddens1, num_hiddens2, num_outputs)
     adapter = get_adapter(backend)
     if seed is not None:

@@ -8,6 +8,7 @@ import numpy as np
 
 from d2ldrop._backend import get_adapter
 from d2ldrop._validate import check_probability, check_seed
+from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter
 from d2ldrop.backends.registry import framework_of
 
@@ -48,20 +49,7 @@ def dropout_layer(X: Tensor, p: float, *, backend: str | None = None) -> Tensor:
     p = check_probability(p, "p")
     adapter = get_adapter(backend)
     check_float_tensor(adapter, X)
-    return guarded_dropout(adapter, X, p)
-
-
-def guarded_dropout(adapter: Adapter, X: Tensor, p: float) -> Tensor:
-    """:func:`dropout_layer` with ``p`` already validated and ``X`` not checked.
-
-    For models, which check p once when built, and whose forward pass may be
-    traced into a graph with symbolic tensors (MXNet's hybridized blocks).
-    """
-    if p == 0.0:
-        return X
-    if p == 1.0:
-        return adapter.zeros_like(X)
-    return adapter.scratch_dropout(X, p)
+    return kernels.guarded_dropout(adapter.ops, X, p)
 
 
 def seed(n: int, *, backend: str | None = None) -> None:

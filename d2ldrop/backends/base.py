@@ -1,39 +1,129 @@
-"""The interface every framework adapter implements.
+"""The seam between the neutral code and a framework.
 
-Adapters do only what needs the framework: create and convert tensors, draw
-random numbers, run an op, differentiate. Validation, guards (p == 0, p == 1),
-statistics, data decoding and the CLI are backend-neutral and live elsewhere.
+Two layers, for two kinds of callers:
+
+- :class:`ArrayOps`: the array primitives that the kernels in
+  :mod:`d2ldrop.backends.kernels` (the chapter's dropout, the scratch model's
+  forward pass) are written against. An adapter has one for eager use
+  (``adapter.ops``); a framework that traces graphs may build others bound to a
+  graph being traced (MXNet's symbols) or to a random key (JAX).
+- :class:`Adapter`: everything else a backend does (tensors in and out, the
+  framework's own dropout under test, the data layout, the two models and their
+  training steps). What is the same on every framework is written here once, as
+  template methods over small hooks (``_new_scratch_params``, ``_new_concise``,
+  ``_layers``, ``_dropout_rate``, ``_concise_parameters``, ``_read``, ``_write``,
+  ``_model_dtype``); an adapter overrides only what differs, and says why.
+
+Randomness contract (see docs/architecture.md):
+
+1. The adapter owns its random state. :meth:`Adapter.seed` resets it: the same
+   seed gives the same draws (masks, noise, framework-initialized weights), and
+   two draws after one seed differ.
+2. Every draw goes through an ``ArrayOps`` (``uniform_like``, ``normal_like``) or
+   the adapter's own dropout (``builtin_dropout``, the concise model's layers).
+   For a framework with a global generator (torch, TensorFlow, MXNet) that
+   generator *is* the state: their built-in dropout layers cannot draw from
+   anything else.
+3. A framework with explicit keys keeps a host-side stream (a base key from
+   ``seed`` and a counter) and hands a fresh key to each compiled step as an
+   argument (:meth:`Adapter.next_key`); draws inside the step derive their own
+   keys from it. Nothing random is captured as a constant inside a compiled
+   function.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from d2ldrop.backends import kernels
 
 Tensor = Any
 
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 
 
+class ArrayOps(abc.ABC):
+    """What the kernels need: shapes, casts, an affine map, ReLU, and two draws."""
+
+    @abc.abstractmethod
+    def dtype_name(self, x: Tensor) -> str:
+        """The element type of ``x`` as a numpy-style name ('float32', 'int64')."""
+
+    def shape(self, x: Tensor) -> tuple[int, ...]:
+        return tuple(int(n) for n in x.shape)
+
+    @abc.abstractmethod
+    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor: ...
+
+    @abc.abstractmethod
+    def astype(self, x: Tensor, dtype: str) -> Tensor:
+        """``x`` in ``dtype`` (a numpy-style name); ``x`` itself if it already is."""
+
+    @abc.abstractmethod
+    def zeros_like(self, x: Tensor) -> Tensor:
+        """Zeros with the shape and dtype of ``x``."""
+
+    @abc.abstractmethod
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        """``x @ W + b`` for a weight held as :meth:`fan_in` says (a fused op if any)."""
+
+    def fan_in(self, W: Tensor) -> int:
+        """The number of inputs of a scratch-model weight W as the adapter holds it.
+
+        The chapter's layout (in, out) by default; an adapter whose fused affine op
+        takes (out, in) may hold W that way (get/set_mlp_params still speak (in, out)).
+        """
+        return self.shape(W)[0]
+
+    @abc.abstractmethod
+    def relu(self, x: Tensor) -> Tensor: ...
+
+    @abc.abstractmethod
+    def uniform_like(self, x: Tensor) -> Tensor:
+        """float32 samples of U[0, 1) with the shape of ``x`` (whatever its dtype)."""
+
+    @abc.abstractmethod
+    def normal_like(self, x: Tensor) -> Tensor:
+        """Standard normal samples with the shape and dtype of ``x``."""
+
+
+@dataclass(eq=False)
+class ScratchNet:
+    """The chapter's scratch model: six raw parameters of the framework, in order
+    [W1, b1, W2, b2, W3, b3], and what its forward pass needs to know."""
+
+    params: list[Any]
+    dropout: tuple[float, float]
+    noise: str = "dropout"
+
+
 class Adapter(abc.ABC):
-    #: Canonical backend name.
+    """One framework behind the neutral code (see the module docstring)."""
+
+    #: Canonical backend name (the registry's).
     name: str
     #: Images are batched as (N, H, W, C) if True, else (N, C, H, W).
-    channels_last: bool
+    channels_last: bool = False
     #: dtype of label tensors, as a numpy dtype name.
-    label_dtype: str
+    label_dtype: str = "int32"
+    #: The scratch model holds each W as (out, in) (its affine op's layout).
+    scratch_weights_transposed: bool = False
+    #: Eager array primitives, drawing from this adapter's random state.
+    ops: ArrayOps
 
     # -- tensors ---------------------------------------------------------------
     @abc.abstractmethod
     def is_tensor(self, x: object) -> bool:
         """True if ``x`` is a tensor of this framework."""
 
-    @abc.abstractmethod
     def dtype_name(self, x: Tensor) -> str:
-        """The element type of ``x`` as a numpy-style name ('float32', 'int64')."""
+        return self.ops.dtype_name(x)
 
     def is_floating(self, x: Tensor) -> bool:
         return self.dtype_name(x) in FLOAT_DTYPES
@@ -54,56 +144,23 @@ class Adapter(abc.ABC):
     def take(self, data: tuple[Any, ...], index: np.ndarray) -> tuple[Tensor, ...]:
         """Tensors of the rows ``a[index]`` (copies) of each array held by :meth:`hold`."""
 
-    @abc.abstractmethod
     def zeros_like(self, x: Tensor) -> Tensor:
-        """Zeros with the shape and dtype of ``x``."""
-
-    @abc.abstractmethod
-    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor: ...
-
-    @abc.abstractmethod
-    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-        """``x @ W + b`` for a weight held as :meth:`fan_in` says: a fused op where
-        the framework has one."""
-
-    def fan_in(self, W: Tensor) -> int:
-        """The number of inputs of a scratch-model weight W as this adapter holds it.
-
-        The chapter's layout (in, out) by default; an adapter whose fused affine op
-        takes (out, in) may hold W that way (get/set_mlp_params still speak (in, out)).
-        """
-        return self.shape(W)[0]
-
-    def shape(self, x: Tensor) -> tuple[int, ...]:
-        return tuple(int(n) for n in x.shape)
-
-    @abc.abstractmethod
-    def relu(self, x: Tensor) -> Tensor: ...
-
-    @abc.abstractmethod
-    def normal_like(self, x: Tensor) -> Tensor:
-        """Standard normal samples with the shape and dtype of ``x``."""
+        return self.ops.zeros_like(x)
 
     # -- randomness ------------------------------------------------------------
     @abc.abstractmethod
     def seed(self, seed: int) -> None:
-        """Seed the framework's global random generator."""
+        """Reset this adapter's random state (see the randomness contract)."""
 
-    # -- ops -------------------------------------------------------------------
-    @abc.abstractmethod
-    def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
-        """The chapter's dropout for 0 < p < 1 (arguments already validated).
+    def next_key(self) -> Any:
+        """The randomness a compiled step receives as an argument.
 
-        Keep an element where a U[0, 1) sample exceeds ``p`` and scale the kept
-        ones by 1 / (1 - p); dtype and shape of ``x`` are kept.
-
-        Uniforms are float32 for every input dtype (float16 has too few values in
-        [0, 1) to compare with p), and half-precision inputs are computed in
-        float32 and rounded once at the end: frameworks differ in how they round
-        ``float16 / python_float`` (TensorFlow casts the scalar to float16 first,
-        PyTorch does not), and this way all three give the same bits.
+        None for frameworks whose generator is their own state (rule 2 of the
+        contract); a fresh key from the host-side stream for keyed frameworks.
         """
+        return None
 
+    # -- the framework's own dropout (the conformance suite's subject) ----------
     @abc.abstractmethod
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         """The framework's own functional dropout, in training mode, 0 <= p <= 1."""
@@ -125,12 +182,50 @@ class Adapter(abc.ABC):
         A function whose output does not depend on ``x`` has a zero gradient.
         """
 
-    # -- models and training (the chapter's MLPs) --------------------------------
+    # -- models: hooks ---------------------------------------------------------
     # Parameters cross the adapter boundary as numpy arrays in one canonical
     # layout, whatever the framework stores: [W1, b1, W2, b2, W3, b3] with each
     # W of shape (inputs, outputs).
 
     @abc.abstractmethod
+    def _new_scratch_params(self, sizes: tuple[int, ...], dtype: str) -> list[Any]:
+        """Six raw parameters with the framework's default initialization."""
+
+    @abc.abstractmethod
+    def _new_concise(self, sizes: tuple[int, ...], dropout: tuple[float, float],
+                     dtype: str) -> Any:
+        """The framework's Sequential: Dense/ReLU, Dropout, Dense/ReLU, Dropout, Dense."""
+
+    @abc.abstractmethod
+    def _layers(self, net: Any) -> list[Any]:
+        """The concise model's layers, in order."""
+
+    @abc.abstractmethod
+    def _dropout_rate(self, layer: Any) -> float | None:
+        """A concise layer's dropout rate, or None if it is not a Dropout layer."""
+
+    @abc.abstractmethod
+    def _concise_parameters(self, net: Any) -> list[tuple[Any, bool]]:
+        """The concise model's parameters in canonical order, each with whether
+        the framework stores it transposed."""
+
+    @abc.abstractmethod
+    def _read(self, param: Any) -> np.ndarray:
+        """A numpy copy of a parameter's value, as the framework stores it."""
+
+    @abc.abstractmethod
+    def _write(self, param: Any, value: np.ndarray) -> None:
+        """Set a parameter's value (given as the framework stores it)."""
+
+    @abc.abstractmethod
+    def _model_dtype(self, net: Any) -> str:
+        """The dtype of a model's parameters (inputs are cast to it)."""
+
+    def _concise_input(self, net: Any, x: Tensor) -> Tensor:
+        """The input as the concise model's first layer takes it."""
+        return x
+
+    # -- models: written once --------------------------------------------------
     def build_mlp(
         self,
         kind: str,
@@ -149,8 +244,14 @@ class Adapter(abc.ABC):
         ``dtype`` ('float32' or 'float64') is that of the parameters and of the
         computation: mlp_forward casts inputs to it.
         """
+        if kind == "scratch":
+            net = ScratchNet(self._new_scratch_params(sizes, dtype), dropout, noise)
+        else:
+            net = self._new_concise(sizes, dropout, dtype)
+        if params is not None:
+            self.set_mlp_params(net, params)
+        return net
 
-    @abc.abstractmethod
     def mlp_forward(
         self, net: Any, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
     ) -> tuple[Tensor, list[Tensor]]:
@@ -159,15 +260,59 @@ class Adapter(abc.ABC):
         ``masks``: two 0/1 keep-masks applied (in training) instead of the model's
         own dropout draws, for both models (the lockstep runs).
         """
+        x = self.ops.astype(x, self._model_dtype(net))
+        if isinstance(net, ScratchNet):
+            return self._scratch_forward(net, x, training=training, masks=masks)
+        return self._concise_forward(net, x, training=training, masks=masks)
 
-    @abc.abstractmethod
+    def _scratch_forward(self, net: ScratchNet, x: Tensor, *, training: bool,
+                         masks: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
+        return kernels.scratch_forward(self.ops, net.params, x, training=training,
+                                       dropout=net.dropout, masks=masks, noise=net.noise)
+
+    def _concise_forward(self, net: Any, x: Tensor, *, training: bool,
+                         masks: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
+        x = self._concise_input(net, x)
+        hidden: list[Tensor] = []
+        with self._mode(net, training):
+            for layer in self._layers(net):
+                rate = self._dropout_rate(layer)
+                if rate is not None and training and masks is not None:
+                    x = kernels.apply_mask(x, masks[len(hidden)], rate)
+                else:
+                    x = self._call(layer, x, training)
+                if rate is not None:
+                    hidden.append(x)
+        return x, hidden
+
+    @contextlib.contextmanager
+    def _mode(self, net: Any, training: bool) -> Iterator[None]:
+        """Where the framework keeps the mode as state, set it from the argument."""
+        yield
+
+    def _call(self, layer: Any, x: Tensor, training: bool) -> Tensor:
+        """One concise layer inside :meth:`_mode` (by default the mode is an argument)."""
+        return layer(x, training=training)
+
+    def parameters(self, net: Any) -> list[tuple[Any, bool]]:
+        """The model's parameters in canonical order, each with whether it is stored
+        transposed relative to the canonical (in, out) layout."""
+        if isinstance(net, ScratchNet):
+            t = self.scratch_weights_transposed
+            return [(p, t and k % 2 == 0) for k, p in enumerate(net.params)]
+        return self._concise_parameters(net)
+
     def get_mlp_params(self, net: Any) -> list[np.ndarray]:
         """The parameters as numpy arrays, canonical layout."""
+        return [np.ascontiguousarray(self._read(p).T) if transposed else self._read(p)
+                for p, transposed in self.parameters(net)]
 
-    @abc.abstractmethod
     def set_mlp_params(self, net: Any, params: list[np.ndarray]) -> None:
         """Load parameters given as numpy arrays in the canonical layout."""
+        for (p, transposed), value in zip(self.parameters(net), params):
+            self._write(p, value.T if transposed else value)
 
+    # -- training (framework-specific: eager, tf.function, cached graphs...) ----
     @abc.abstractmethod
     def make_train_step(
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
@@ -175,12 +320,10 @@ class Adapter(abc.ABC):
         """A function ``step(x, y, masks=None)`` running one SGD step, in training mode.
 
         The loss is softmax cross-entropy averaged over the batch. ``updater``
-        'scratch' updates each parameter as p -= lr * grad by hand; 'framework'
-        uses the framework's SGD optimizer. ``weight_decay`` adds wd * p to every
-        parameter's gradient (for plain SGD the coupled L2 form and the
-        frameworks' decoupled forms are the same update). Returns (sum of the
-        per-example losses, number of correct predictions) of the batch, as Python
-        numbers.
+        'scratch' updates each parameter by :func:`kernels.sgd_delta` by hand;
+        'framework' uses the framework's SGD optimizer. ``weight_decay`` adds
+        wd * p to every parameter's gradient. Returns (sum of the per-example
+        losses, number of correct predictions) of the batch, as Python numbers.
         """
 
     @abc.abstractmethod

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
+from d2ldrop.backends import kernels
 from d2ldrop.backends._mxnet_import import import_mxnet
 from d2ldrop.backends.base import Adapter as _Base
-from d2ldrop.backends.base import Tensor
-from d2ldrop.models import apply_mask, scratch_forward
+from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
 
 mx = import_mxnet()  # not a plain import: see _mxnet_import
 from mxnet import autograd, gluon, npx  # noqa: E402
@@ -23,44 +24,29 @@ npx.set_np()
 _DEFAULT_INIT = mx.init.Uniform(scale=0.07)
 
 
-class ScratchMLP:
-    """The chapter's scratch model: raw parameters (forward: models.scratch_forward).
+def _scratch_params(sizes: tuple[int, ...], dtype: str) -> list[Any]:
+    """The scratch model's arrays, as gluon Parameters so that cached graphs
+    (:class:`_Graph`) can bind them; the forward pass uses no layer.
 
-    The arrays are gluon Parameters so that cached graphs (:class:`_Graph`) can
-    bind them; the forward pass uses no layer. Each W is held as (out, in), the
-    layout FullyConnected takes: held as (in, out), the graph transposed every W
-    forward and every gradient backward, about 1 ms of a 10 ms step.
+    Each W is held as (out, in), the layout FullyConnected takes: held as
+    (in, out), the graph transposed every W forward and every gradient backward,
+    about 1 ms of a 10 ms step.
     """
-
-    def __init__(
-        self,
-        sizes: tuple[int, int, int, int],
-        dropout: tuple[float, float],
-        noise: str,
-        dtype: str = "float32",
-    ):
-        self.dropout, self.noise = dropout, noise
-        self.params = []
-        for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-            self.params.append(gluon.Parameter(f"W{k}", shape=(o, i), init=_DEFAULT_INIT))
-            self.params.append(gluon.Parameter(f"b{k}", shape=(o,), init=mx.init.Zero()))
-        for p in self.params:
-            p.initialize()
-            # Cast after initializing: MXNet's uniform initializer fails on float64.
-            p.cast(dtype)
+    params = []
+    for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params.append(gluon.Parameter(f"W{k}", shape=(o, i), init=_DEFAULT_INIT))
+        params.append(gluon.Parameter(f"b{k}", shape=(o,), init=mx.init.Zero()))
+    for p in params:
+        p.initialize()
+        # Cast after initializing: MXNet's uniform initializer fails on float64.
+        p.cast(dtype)
+    return params
 
 
 def _affine(F: Any, x: Tensor, W: Tensor, b: Tensor, out: int) -> Tensor:
     # FullyConnected (oneDNN) takes W as (out, in). np.dot + b is slower, most of
     # all backward, where the bias gradient, a broadcast add's, takes ~1 ms.
     return F.npx.fully_connected(x, W, b, num_hidden=out, flatten=False)
-
-
-def _dropout(F: Any, x: Tensor, p: float, shape: tuple[int, ...], dtype: str,
-             **ctx: Any) -> Tensor:
-    """The chapter's dropout of a float32 or float64 ``x`` (the same ops traced or not)."""
-    u = F.np.random.uniform(0.0, 1.0, size=shape, dtype="float32", **ctx)
-    return (u > p).astype(dtype) * x / (1.0 - p)
 
 
 def _loss_and_sums(F: Any, logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -85,7 +71,7 @@ class _Graph(gluon.HybridBlock):
 
     Gluon's hybridize traces ``hybrid_forward`` once with symbols and then runs
     the graph from C++: eager MXNet spends about 0.1 ms dispatching each op.
-    The scratch model is traced through ``scratch_forward`` on :class:`_GraphOps`,
+    The scratch model is traced through ``kernels.scratch_forward`` on :class:`_GraphOps`,
     for one input shape (its uniforms need a size), in one mode: ``output`` is
     'forward' (logits and hidden activations), 'loss' or 'correct'.
     """
@@ -100,7 +86,7 @@ class _Graph(gluon.HybridBlock):
     ):
         super().__init__()
         self._output, self._training, self._x_shape = output, training, x_shape
-        self._scratch = net if isinstance(net, ScratchMLP) else None
+        self._scratch = net if isinstance(net, ScratchNet) else None
         if self._scratch is not None:
             # Block.__setattr__ registers a Parameter for hybrid_forward; the
             # cached graph binds those of collect_params(), i.e. of self.params.
@@ -119,9 +105,9 @@ class _Graph(gluon.HybridBlock):
         else:
             ops = _GraphOps(F, np.dtype(net.params[0].dtype).name, x, self._x_shape)
             W = [params[f"p{i}"] for i in range(len(net.params))]
-            logits, hidden = scratch_forward(ops, W, x, training=self._training,
-                                             dropout=net.dropout, masks=list(masks) or None,
-                                             noise=net.noise)
+            logits, hidden = kernels.scratch_forward(
+                ops, W, x, training=self._training, dropout=net.dropout,
+                masks=list(masks) or None, noise=net.noise)
         if self._output == "forward":
             return (logits, *hidden)
         return _loss_and_sums(F, logits, y) if self._output == "loss" else _correct(logits, y)
@@ -134,7 +120,7 @@ def _graph(net: Any, output: str, training: bool, x: Tensor, masks: list[Tensor]
     Only the scratch model's own draws (training without masks) need the input
     shape: those graphs are per shape, the others serve every batch size.
     """
-    draws = isinstance(net, ScratchMLP) and training and masks is None
+    draws = isinstance(net, ScratchNet) and training and masks is None
     key = (output, training, x.shape if draws else None, 0 if masks is None else len(masks))
     # Kept on the model, to live as long as it: set in its __dict__, not through
     # Block.__setattr__, and in an object of our own, not a dict (a dict of
@@ -153,16 +139,82 @@ class _Graphs:
         self.by_key: dict[tuple[Any, ...], _Graph] = {}
 
 
+class Ops(ArrayOps):
+    def dtype_name(self, x: Tensor) -> str:
+        return np.dtype(x.dtype).name
+
+    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return x.reshape(shape)
+
+    def astype(self, x: Tensor, dtype: str) -> Tensor:
+        return x.astype(dtype, copy=False)  # astype copies unless told not to
+
+    def zeros_like(self, x: Tensor) -> Tensor:
+        return mx.np.zeros_like(x)
+
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        return _affine(mx.nd, x, W, b, W.shape[0])
+
+    def fan_in(self, W: Tensor) -> int:
+        return self.shape(W)[1]  # the scratch model holds W as (out, in)
+
+    def relu(self, x: Tensor) -> Tensor:
+        return npx.relu(x)
+
+    def uniform_like(self, x: Tensor) -> Tensor:
+        return mx.np.random.uniform(0.0, 1.0, size=x.shape, dtype="float32", ctx=x.ctx)
+
+    def normal_like(self, x: Tensor) -> Tensor:
+        return mx.np.random.normal(0.0, 1.0, size=x.shape, dtype=x.dtype, ctx=x.ctx)
+
+
+class _GraphOps(Ops):
+    """The ops on the symbols of a graph being traced.
+
+    Symbols have neither shape nor dtype: shapes are inferred from the input's
+    and the parameters', the dtype is the model's.
+    """
+
+    def __init__(self, F: Any, dtype: str, x: Tensor, x_shape: tuple[int, ...] | None):
+        self._F, self._dtype_name = F, dtype
+        self._known = {x.name: x_shape} if x_shape is not None else {}
+
+    def dtype_name(self, x: Tensor) -> str:
+        return self._dtype_name
+
+    def shape(self, x: Tensor) -> tuple[int, ...]:
+        known = {k: v for k, v in self._known.items() if k in x.list_arguments()}
+        _, (shape,), _ = x.infer_shape_partial(**known)
+        return tuple(shape)
+
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        return _affine(self._F, x, W, b, self.shape(W)[0])
+
+    def astype(self, x: Tensor, dtype: str) -> Tensor:
+        return x.astype(dtype)  # a symbol has no dtype to compare with
+
+    def relu(self, x: Tensor) -> Tensor:
+        return self._F.npx.relu(x)
+
+    def zeros_like(self, x: Tensor) -> Tensor:
+        return self._F.np.zeros_like(x)
+
+    def uniform_like(self, x: Tensor) -> Tensor:
+        return self._F.np.random.uniform(0.0, 1.0, size=self.shape(x), dtype="float32")
+
+    def normal_like(self, x: Tensor) -> Tensor:
+        return self._F.np.random.normal(0.0, 1.0, size=self.shape(x), dtype=self._dtype_name)
+
+
 class Adapter(_Base):
     name = "mxnet"
     channels_last = False
     label_dtype = "int32"
+    scratch_weights_transposed = True  # FullyConnected's (out, in)
+    ops = Ops()
 
     def is_tensor(self, x: object) -> bool:
         return isinstance(x, mx.np.ndarray)
-
-    def dtype_name(self, x: Tensor) -> str:
-        return np.dtype(x.dtype).name
 
     def to_numpy(self, x: Tensor) -> np.ndarray:
         return x.asnumpy().copy()
@@ -174,33 +226,8 @@ class Adapter(_Base):
         i = mx.np.array(index, dtype=index.dtype)
         return tuple(mx.np.take(a, i, axis=0) for a in data)
 
-    def zeros_like(self, x: Tensor) -> Tensor:
-        return mx.np.zeros_like(x)
-
-    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
-        return x.reshape(shape)
-
-    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-        return _affine(mx.nd, x, W, b, W.shape[0])
-
-    def fan_in(self, W: Tensor) -> int:
-        return self.shape(W)[1]  # ScratchMLP holds W as (out, in)
-
-    def relu(self, x: Tensor) -> Tensor:
-        return npx.relu(x)
-
-    def normal_like(self, x: Tensor) -> Tensor:
-        return mx.np.random.normal(0.0, 1.0, size=x.shape, dtype=x.dtype, ctx=x.ctx)
-
     def seed(self, seed: int) -> None:
         mx.random.seed(seed)
-
-    def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
-        # See Adapter.scratch_dropout for why float32 uniforms and arithmetic.
-        # astype copies unless told not to, even to the same dtype.
-        xc = x if x.dtype in (np.float32, np.float64) else x.astype("float32")
-        out = _dropout(mx.nd, xc, p, x.shape, np.dtype(xc.dtype).name, ctx=x.ctx)
-        return out.astype(x.dtype, copy=False)
 
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         # mode="always" drops whatever autograd's global training flag says.
@@ -210,9 +237,7 @@ class Adapter(_Base):
         return gluon.nn.Dropout(p)
 
     def call_layer(self, layer: gluon.Block, x: Tensor, *, training: bool) -> Tensor:
-        # Gluon reads the mode from autograd's global flag; scope it explicitly.
-        scope = autograd.train_mode() if training else autograd.predict_mode()
-        with scope:
+        with self._mode(layer, training):
             return layer(x)
 
     def value_and_grad(
@@ -233,91 +258,69 @@ class Adapter(_Base):
             return y, mx.np.zeros_like(x)
         return y, x.grad
 
-    # -- models and training ---------------------------------------------------
-    def build_mlp(
-        self,
-        kind: str,
-        sizes: tuple[int, int, int, int],
-        dropout: tuple[float, float],
-        params: list[np.ndarray] | None,
-        noise: str = "dropout",
-        dtype: str = "float32",
-    ) -> Any:
-        if kind == "scratch":
-            net = ScratchMLP(sizes, dropout, noise, dtype)
-        else:
-            net = gluon.nn.HybridSequential()
-            net.add(
-                gluon.nn.Dense(sizes[1], activation="relu", in_units=sizes[0]),
-                gluon.nn.Dropout(dropout[0]),
-                gluon.nn.Dense(sizes[2], activation="relu", in_units=sizes[1]),
-                gluon.nn.Dropout(dropout[1]),
-                gluon.nn.Dense(sizes[3], in_units=sizes[2]),
-            )
-            net.initialize(_DEFAULT_INIT)
-            net.cast(dtype)
-            # One cached graph for the whole model instead of op-by-op dispatch.
-            net.hybridize(static_alloc=True, static_shape=False)
-        if params is not None:
-            self.set_mlp_params(net, params)
+    # -- models ----------------------------------------------------------------
+    def _new_scratch_params(self, sizes: tuple[int, ...], dtype: str) -> list[Any]:
+        return _scratch_params(sizes, dtype)
+
+    def _new_concise(self, sizes: tuple[int, ...], dropout: tuple[float, float],
+                     dtype: str) -> Any:
+        net = gluon.nn.HybridSequential()
+        net.add(
+            gluon.nn.Dense(sizes[1], activation="relu", in_units=sizes[0]),
+            gluon.nn.Dropout(dropout[0]),
+            gluon.nn.Dense(sizes[2], activation="relu", in_units=sizes[1]),
+            gluon.nn.Dropout(dropout[1]),
+            gluon.nn.Dense(sizes[3], in_units=sizes[2]),
+        )
+        net.initialize(_DEFAULT_INIT)
+        net.cast(dtype)
+        # One cached graph for the whole model instead of op-by-op dispatch.
+        net.hybridize(static_alloc=True, static_shape=False)
         return net
 
-    def _scope(self, training: bool) -> Any:
-        # Gluon's Dropout reads the mode from autograd's global flag; scope it
-        # from the explicit argument.
-        return autograd.train_mode() if training else autograd.predict_mode()
+    def _layers(self, net: Any) -> list[Any]:
+        return list(net)  # Dense flattens its input (flatten=True)
 
-    def mlp_forward(
-        self, net: Any, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
-    ) -> tuple[Tensor, list[Tensor]]:
-        x = x.astype(self._dtype(net), copy=False)
-        if isinstance(net, ScratchMLP):
-            logits, *hidden = _graph(net, "forward", training, x, masks)(x, *(masks or ()))
-            return logits, hidden
-        hidden = []
-        with self._scope(training):
-            for layer in net:
-                if isinstance(layer, gluon.nn.Dropout):
-                    if training and masks is not None:
-                        # Gluon keeps the rate only as the private `_rate`.
-                        x = apply_mask(x, masks[len(hidden)], layer._rate)
-                    else:
-                        x = layer(x)
-                    hidden.append(x)
-                else:
-                    x = layer(x)  # Dense flattens its input (flatten=True)
-        return x, hidden
+    def _dropout_rate(self, layer: Any) -> float | None:
+        # Gluon keeps the rate only as the private `_rate`.
+        return layer._rate if isinstance(layer, gluon.nn.Dropout) else None
 
-    def _dtype(self, net: Any) -> Any:
-        """The model's dtype; inputs are cast to it (astype copies unless told not to)."""
-        return self._parameters(net)[0][0].dtype
-
-    def _parameters(self, net: Any) -> list[tuple[gluon.Parameter, bool]]:
-        """Parameters in canonical order, with whether each is stored transposed."""
-        if isinstance(net, ScratchMLP):
-            return [(p, k % 2 == 0) for k, p in enumerate(net.params)]
+    def _concise_parameters(self, net: Any) -> list[tuple[Any, bool]]:
         dense = [la for la in net if isinstance(la, gluon.nn.Dense)]
         return [t for la in dense for t in ((la.weight, True), (la.bias, False))]
 
-    def get_mlp_params(self, net: Any) -> list[np.ndarray]:
-        return [
-            (p.data().T if transposed else p.data()).asnumpy().copy()
-            for p, transposed in self._parameters(net)
-        ]
+    def _read(self, param: Any) -> np.ndarray:
+        return param.data().asnumpy().copy()
 
-    def set_mlp_params(self, net: Any, params: list[np.ndarray]) -> None:
-        for (p, transposed), value in zip(self._parameters(net), params):
-            value = np.asarray(value.T if transposed else value, dtype=p.dtype)
-            p.set_data(mx.np.array(value, dtype=p.dtype))
+    def _write(self, param: Any, value: np.ndarray) -> None:
+        param.set_data(mx.np.array(np.asarray(value, dtype=param.dtype), dtype=param.dtype))
+
+    def _model_dtype(self, net: Any) -> str:
+        return np.dtype(self.parameters(net)[0][0].dtype).name
+
+    @contextlib.contextmanager
+    def _mode(self, net: Any, training: bool) -> Iterator[None]:
+        # Gluon's Dropout reads the mode from autograd's global flag; scope it
+        # from the explicit argument.
+        with autograd.train_mode() if training else autograd.predict_mode():
+            yield
+
+    def _call(self, layer: Any, x: Tensor, training: bool) -> Tensor:
+        return layer(x)
+
+    def _scratch_forward(self, net: ScratchNet, x: Tensor, *, training: bool,
+                         masks: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
+        logits, *hidden = _graph(net, "forward", training, x, masks)(x, *(masks or ()))
+        return logits, hidden
 
     def make_train_step(
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
-        params = [p for p, _ in self._parameters(net)]
+        params = [p for p, _ in self.parameters(net)]
         # The model and the loss run as one cached graph; the concise model with
         # external masks in place of Gluon's Dropout runs layer by layer.
-        concise = not isinstance(net, ScratchMLP)
-        dtype = self._dtype(net)
+        concise = not isinstance(net, ScratchNet)
+        dtype = self._model_dtype(net)
 
         def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
             x = x.astype(dtype, copy=False)
@@ -339,7 +342,7 @@ class Adapter(_Base):
             else:
                 for p in params:
                     w = p.data()
-                    w -= lr * (p.grad() + weight_decay * w) if weight_decay else lr * p.grad()
+                    w -= kernels.sgd_delta(w, p.grad(), lr, weight_decay)
             # One read-back per step: every other op is queued on MXNet's engine.
             loss_sum, correct = sums.asnumpy().tolist()
             return loss_sum, int(correct)
@@ -347,7 +350,7 @@ class Adapter(_Base):
         return step
 
     def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
-        dtype = self._dtype(net)
+        dtype = self._model_dtype(net)
 
         def evaluate(x: Tensor, y: Tensor) -> int:
             x = x.astype(dtype, copy=False)
@@ -355,35 +358,3 @@ class Adapter(_Base):
                 return int(_graph(net, "correct", False, x, None)(x, y).item())
 
         return evaluate
-
-
-class _GraphOps(Adapter):
-    """The ops scratch_forward uses, on the symbols of a graph being traced.
-
-    Symbols have neither shape nor dtype: shapes are inferred from the input's
-    and the parameters', the dtype is the model's.
-    """
-
-    def __init__(self, F: Any, dtype: str, x: Tensor, x_shape: tuple[int, ...] | None):
-        self._F, self._dtype_name = F, dtype
-        self._known = {x.name: x_shape} if x_shape is not None else {}
-
-    def shape(self, x: Tensor) -> tuple[int, ...]:
-        known = {k: v for k, v in self._known.items() if k in x.list_arguments()}
-        _, (shape,), _ = x.infer_shape_partial(**known)
-        return tuple(shape)
-
-    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-        return _affine(self._F, x, W, b, self.shape(W)[0])
-
-    def relu(self, x: Tensor) -> Tensor:
-        return self._F.npx.relu(x)
-
-    def zeros_like(self, x: Tensor) -> Tensor:
-        return self._F.np.zeros_like(x)
-
-    def normal_like(self, x: Tensor) -> Tensor:
-        return self._F.np.random.normal(0.0, 1.0, size=self.shape(x), dtype=self._dtype_name)
-
-    def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
-        return _dropout(self._F, x, p, self.shape(x), self._dtype_name)

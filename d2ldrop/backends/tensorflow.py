@@ -13,44 +13,55 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
+from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter as _Base
-from d2ldrop.backends.base import Tensor
-from d2ldrop.models import apply_mask, scratch_forward
+from d2ldrop.backends.base import ArrayOps, Tensor
 
 keras = tf.keras  # Keras 3 from TensorFlow 2.16 on
 
 
-class ScratchMLP(tf.Module):
-    """The chapter's scratch model: raw variables (forward: models.scratch_forward)."""
+class Ops(ArrayOps):
+    def dtype_name(self, x: Tensor) -> str:
+        return x.dtype.name
 
-    def __init__(
-        self,
-        sizes: tuple[int, int, int, int],
-        dropout: tuple[float, float],
-        noise: str,
-        dtype: str = "float32",
-    ):
-        super().__init__()
-        self.dropout, self.noise = dropout, noise
-        # The framework's default initialization: that of keras Dense.
-        glorot = keras.initializers.GlorotUniform()
-        self.params = []
-        for i, o in zip(sizes[:-1], sizes[1:]):
-            self.params.append(tf.Variable(glorot((i, o), dtype=dtype), name="W"))
-            self.params.append(tf.Variable(tf.zeros(o, dtype=dtype), name="b"))
+    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return tf.reshape(x, shape)
+
+    def astype(self, x: Tensor, dtype: str) -> Tensor:
+        return tf.cast(x, dtype)  # the identity if already that dtype
+
+    def zeros_like(self, x: Tensor) -> Tensor:
+        return tf.zeros_like(x)
+
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        return tf.matmul(x, W) + b
+
+    def relu(self, x: Tensor) -> Tensor:
+        return tf.nn.relu(x)
+
+    def uniform_like(self, x: Tensor) -> Tensor:
+        # tf.shape, not x.shape: inside a tf.function the batch size is unknown.
+        return tf.random.uniform(tf.shape(x), 0.0, 1.0, dtype=tf.float32)
+
+    def normal_like(self, x: Tensor) -> Tensor:
+        return tf.random.normal(tf.shape(x), dtype=x.dtype)
 
 
 class Adapter(_Base):
     name = "tensorflow"
     channels_last = True  # Keras's default image layout
     label_dtype = "int32"
+    ops = Ops()
+
+    def __init__(self) -> None:
+        # Keras 3 Dropout layers own a SeedGenerator whose default seed comes
+        # from Python's global `random`; we seed them from this instead, so that
+        # seed() governs them without touching global state.
+        self._layer_seeds = random.Random()
 
     def is_tensor(self, x: object) -> bool:
         # tf.Variable is not a tf.Tensor subclass but behaves as one in ops.
         return isinstance(x, (tf.Tensor, tf.Variable))
-
-    def dtype_name(self, x: Tensor) -> str:
-        return x.dtype.name
 
     def to_numpy(self, x: Tensor) -> np.ndarray:
         return np.array(x.numpy(), copy=True)
@@ -66,27 +77,6 @@ class Adapter(_Base):
     def take(self, data: tuple[np.ndarray, ...], index: np.ndarray) -> tuple[Tensor, ...]:
         return tuple(tf.convert_to_tensor(a[index]) for a in data)
 
-    def zeros_like(self, x: Tensor) -> Tensor:
-        return tf.zeros_like(x)
-
-    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
-        return tf.reshape(x, shape)
-
-    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-        return tf.matmul(x, W) + b
-
-    def relu(self, x: Tensor) -> Tensor:
-        return tf.nn.relu(x)
-
-    def normal_like(self, x: Tensor) -> Tensor:
-        return tf.random.normal(tf.shape(x), dtype=x.dtype)
-
-    def __init__(self) -> None:
-        # Keras 3 Dropout layers own a SeedGenerator whose default seed comes
-        # from Python's global `random`; we seed them from this instead, so that
-        # seed() governs them without touching global state.
-        self._layer_seeds = random.Random()
-
     def seed(self, seed: int) -> None:
         # Sets the global seed and, in eager mode, resets the per-op counter, so
         # the same seed gives the same sequence of draws.
@@ -95,12 +85,6 @@ class Adapter(_Base):
 
     def _layer_seed(self) -> int:
         return self._layer_seeds.randint(1, 10**9)
-
-    def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
-        # See Adapter.scratch_dropout for why float32 uniforms and arithmetic.
-        xc = x if x.dtype == tf.float64 else tf.cast(x, tf.float32)
-        mask = tf.random.uniform(tf.shape(x), 0.0, 1.0, dtype=tf.float32) > p
-        return tf.cast(tf.cast(mask, xc.dtype) * xc / (1.0 - p), x.dtype)
 
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         # tf.nn.dropout refuses rate=1 (ValueError): that difference is real and
@@ -124,70 +108,58 @@ class Adapter(_Base):
         grad = tape.gradient(total, x)
         return y, tf.zeros_like(x) if grad is None else grad
 
-    # -- models and training ---------------------------------------------------
-    def build_mlp(
-        self,
-        kind: str,
-        sizes: tuple[int, int, int, int],
-        dropout: tuple[float, float],
-        params: list[np.ndarray] | None,
-        noise: str = "dropout",
-        dtype: str = "float32",
-    ) -> Any:
-        if kind == "scratch":
-            net = ScratchMLP(sizes, dropout, noise, dtype)
-        else:
-            # Every layer gets the dtype: Keras casts a layer's inputs to its own
-            # compute dtype, so a float32 Dropout would round float64 activations.
-            net = keras.Sequential(
-                [
-                    keras.Input(shape=sizes[:1], dtype=dtype),
-                    keras.layers.Dense(sizes[1], activation="relu", dtype=dtype),
-                    keras.layers.Dropout(dropout[0], seed=self._layer_seed(), dtype=dtype),
-                    keras.layers.Dense(sizes[2], activation="relu", dtype=dtype),
-                    keras.layers.Dropout(dropout[1], seed=self._layer_seed(), dtype=dtype),
-                    keras.layers.Dense(sizes[3], dtype=dtype),
-                ]
-            )
-        if params is not None:
-            self.set_mlp_params(net, params)
-        return net
+    # -- models ----------------------------------------------------------------
+    def _new_scratch_params(self, sizes: tuple[int, ...], dtype: str) -> list[Any]:
+        # The framework's default initialization: that of keras Dense.
+        glorot = keras.initializers.GlorotUniform()
+        params = []
+        for i, o in zip(sizes[:-1], sizes[1:]):
+            params.append(tf.Variable(glorot((i, o), dtype=dtype), name="W"))
+            params.append(tf.Variable(tf.zeros(o, dtype=dtype), name="b"))
+        return params
 
-    def mlp_forward(
-        self, net: Any, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
-    ) -> tuple[Tensor, list[Tensor]]:
-        x = tf.cast(x, self._variables(net)[0].dtype)  # the identity if already that dtype
-        if isinstance(net, ScratchMLP):
-            return scratch_forward(self, net.params, x, training=training,
-                                   dropout=net.dropout, masks=masks, noise=net.noise)
+    def _new_concise(self, sizes: tuple[int, ...], dropout: tuple[float, float],
+                     dtype: str) -> Any:
+        # Every layer gets the dtype: Keras casts a layer's inputs to its own
+        # compute dtype, so a float32 Dropout would round float64 activations.
+        return keras.Sequential(
+            [
+                keras.Input(shape=sizes[:1], dtype=dtype),
+                keras.layers.Dense(sizes[1], activation="relu", dtype=dtype),
+                keras.layers.Dropout(dropout[0], seed=self._layer_seed(), dtype=dtype),
+                keras.layers.Dense(sizes[2], activation="relu", dtype=dtype),
+                keras.layers.Dropout(dropout[1], seed=self._layer_seed(), dtype=dtype),
+                keras.layers.Dense(sizes[3], dtype=dtype),
+            ]
+        )
+
+    def _layers(self, net: Any) -> list[Any]:
+        return list(net.layers)
+
+    def _dropout_rate(self, layer: Any) -> float | None:
+        return layer.rate if isinstance(layer, keras.layers.Dropout) else None
+
+    def _concise_input(self, net: Any, x: Tensor) -> Tensor:
         # The Sequential is built on flat inputs (its first layer would be the
         # chapter's Flatten); reshape so that every image layout fits.
-        x = tf.reshape(x, (-1, net.input_shape[-1]))
-        hidden = []
-        for layer in net.layers:
-            if isinstance(layer, keras.layers.Dropout):
-                if training and masks is not None:
-                    x = apply_mask(x, masks[len(hidden)], layer.rate)
-                else:
-                    x = layer(x, training=training)
-                hidden.append(x)
-            else:
-                x = layer(x)
-        return x, hidden
+        return tf.reshape(x, (-1, net.input_shape[-1]))
+
+    def _concise_parameters(self, net: Any) -> list[tuple[Any, bool]]:
+        dense = [la for la in net.layers if isinstance(la, keras.layers.Dense)]
+        return [(v, False) for la in dense for v in (la.kernel, la.bias)]
+
+    def _read(self, param: Any) -> np.ndarray:
+        return np.array(param.numpy(), copy=True)
+
+    def _write(self, param: Any, value: np.ndarray) -> None:
+        # Keras 3 variables give their dtype as a string, tf.Variable as a DType.
+        param.assign(np.asarray(value, dtype=tf.as_dtype(param.dtype).as_numpy_dtype))
+
+    def _model_dtype(self, net: Any) -> str:
+        return tf.as_dtype(self.parameters(net)[0][0].dtype).name
 
     def _variables(self, net: Any) -> list[Any]:
-        if isinstance(net, ScratchMLP):
-            return list(net.params)
-        dense = [la for la in net.layers if isinstance(la, keras.layers.Dense)]
-        return [v for la in dense for v in (la.kernel, la.bias)]
-
-    def get_mlp_params(self, net: Any) -> list[np.ndarray]:
-        return [np.array(v.numpy(), copy=True) for v in self._variables(net)]
-
-    def set_mlp_params(self, net: Any, params: list[np.ndarray]) -> None:
-        for v, value in zip(self._variables(net), params):
-            # Keras 3 variables give their dtype as a string, tf.Variable as a DType.
-            v.assign(np.asarray(value, dtype=tf.as_dtype(v.dtype).as_numpy_dtype))
+        return [v for v, _ in self.parameters(net)]
 
     def make_train_step(
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
@@ -213,7 +185,7 @@ class Adapter(_Base):
                 optimizer.apply_gradients(zip(grads, variables))
             else:
                 for v, g in zip(variables, grads):
-                    v.assign_sub(lr * (g + weight_decay * v) if weight_decay else lr * g)
+                    v.assign_sub(kernels.sgd_delta(v, g, lr, weight_decay))
             correct = tf.reduce_sum(
                 tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=y.dtype), y), tf.float64)
             )

@@ -2,57 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter as _Base
-from d2ldrop.backends.base import Tensor
-from d2ldrop.models import apply_mask, scratch_forward
+from d2ldrop.backends.base import ArrayOps, Tensor
 
 
-class ScratchMLP(nn.Module):
-    """The chapter's scratch model: raw parameters (forward: models.scratch_forward)."""
+class Ops(ArrayOps):
+    def dtype_name(self, x: Tensor) -> str:
+        return str(x.dtype).removeprefix("torch.")
 
-    def __init__(
-        self, sizes: tuple[int, int, int, int], dropout: tuple[float, float], noise: str
-    ):
-        super().__init__()
-        self.dropout, self.noise = dropout, noise
-        # The framework's own default initialization: that of nn.Linear, which
-        # stores (out, in); kept here as (in, out) to multiply as X @ W.
-        layers = [nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:])]
-        self.params = nn.ParameterList()
-        for layer in layers:
-            self.params.append(nn.Parameter(layer.weight.detach().T.contiguous()))
-            self.params.append(nn.Parameter(layer.bias.detach().clone()))
+    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return x.reshape(shape)
 
+    def astype(self, x: Tensor, dtype: str) -> Tensor:
+        return x.to(getattr(torch, dtype))  # no copy when it is already that dtype
 
-def _concise_mlp(sizes: tuple[int, int, int, int], dropout: tuple[float, float]) -> nn.Module:
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(sizes[0], sizes[1]),
-        nn.ReLU(),
-        nn.Dropout(dropout[0]),
-        nn.Linear(sizes[1], sizes[2]),
-        nn.ReLU(),
-        nn.Dropout(dropout[1]),
-        nn.Linear(sizes[2], sizes[3]),
-    )
+    def zeros_like(self, x: Tensor) -> Tensor:
+        return torch.zeros_like(x)
+
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        return torch.addmm(b, x, W)
+
+    def relu(self, x: Tensor) -> Tensor:
+        return torch.relu(x)
+
+    def uniform_like(self, x: Tensor) -> Tensor:
+        return torch.rand(x.shape, device=x.device)
+
+    def normal_like(self, x: Tensor) -> Tensor:
+        return torch.randn_like(x)
 
 
 class Adapter(_Base):
     name = "torch"
     channels_last = False
     label_dtype = "int64"  # what torch's cross-entropy expects for class ids
+    ops = Ops()
 
     def is_tensor(self, x: object) -> bool:
         return isinstance(x, torch.Tensor)
-
-    def dtype_name(self, x: Tensor) -> str:
-        return str(x.dtype).removeprefix("torch.")
 
     def to_numpy(self, x: Tensor) -> np.ndarray:
         return x.detach().cpu().numpy().copy()
@@ -65,29 +61,8 @@ class Adapter(_Base):
         i = torch.from_numpy(index)
         return tuple(a.index_select(0, i) for a in data)
 
-    def zeros_like(self, x: Tensor) -> Tensor:
-        return torch.zeros_like(x)
-
-    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
-        return x.reshape(shape)
-
-    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-        return torch.addmm(b, x, W)
-
-    def relu(self, x: Tensor) -> Tensor:
-        return torch.relu(x)
-
-    def normal_like(self, x: Tensor) -> Tensor:
-        return torch.randn_like(x)
-
     def seed(self, seed: int) -> None:
         torch.manual_seed(seed)
-
-    def scratch_dropout(self, x: Tensor, p: float) -> Tensor:
-        # See Adapter.scratch_dropout for why float32 uniforms and arithmetic.
-        xc = x if x.dtype == torch.float64 else x.to(torch.float32)
-        mask = (torch.rand(x.shape, device=x.device) > p).to(xc.dtype)
-        return (mask * xc / (1.0 - p)).to(x.dtype)
 
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         return torch.nn.functional.dropout(x, p, training=True)
@@ -109,68 +84,64 @@ class Adapter(_Base):
         (grad,) = torch.autograd.grad(y.sum(), x, allow_unused=True)
         return y.detach(), torch.zeros_like(x) if grad is None else grad
 
-    # -- models and training ---------------------------------------------------
-    def build_mlp(
-        self,
-        kind: str,
-        sizes: tuple[int, int, int, int],
-        dropout: tuple[float, float],
-        params: list[np.ndarray] | None,
-        noise: str = "dropout",
-        dtype: str = "float32",
-    ) -> nn.Module:
-        if kind == "scratch":
-            net = ScratchMLP(sizes, dropout, noise)
-        else:
-            net = _concise_mlp(sizes, dropout)
-        net.to(getattr(torch, dtype))
-        if params is not None:
-            self.set_mlp_params(net, params)
-        return net
+    # -- models ----------------------------------------------------------------
+    def _new_scratch_params(self, sizes: tuple[int, ...], dtype: str) -> list[Any]:
+        # The framework's default initialization: that of nn.Linear, which
+        # stores (out, in); kept here as (in, out) to multiply as X @ W.
+        params = []
+        for i, o in zip(sizes[:-1], sizes[1:]):
+            layer = nn.Linear(i, o)
+            params.append(nn.Parameter(layer.weight.detach().T.contiguous()))
+            params.append(nn.Parameter(layer.bias.detach().clone()))
+        return [nn.Parameter(p.detach().to(getattr(torch, dtype))) for p in params]
 
-    def mlp_forward(
-        self, net: nn.Module, x: Tensor, *, training: bool, masks: list[Tensor] | None = None
-    ) -> tuple[Tensor, list[Tensor]]:
-        x = x.to(next(net.parameters()).dtype)  # no copy when it is already that dtype
-        if isinstance(net, ScratchMLP):
-            return scratch_forward(self, list(net.params), x, training=training,
-                                   dropout=net.dropout, masks=masks, noise=net.noise)
-        # nn.Module keeps its mode as state; set it from the explicit argument.
-        net.train(training)
-        hidden = []
-        for layer in net:
-            if isinstance(layer, nn.Dropout):
-                if training and masks is not None:
-                    x = apply_mask(x, masks[len(hidden)], layer.p)
-                else:
-                    x = layer(x)
-                hidden.append(x)
-            else:
-                x = layer(x)
-        return x, hidden
+    def _new_concise(self, sizes: tuple[int, ...], dropout: tuple[float, float],
+                     dtype: str) -> nn.Module:
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(sizes[0], sizes[1]),
+            nn.ReLU(),
+            nn.Dropout(dropout[0]),
+            nn.Linear(sizes[1], sizes[2]),
+            nn.ReLU(),
+            nn.Dropout(dropout[1]),
+            nn.Linear(sizes[2], sizes[3]),
+        ).to(getattr(torch, dtype))
 
-    def _weights(self, net: nn.Module) -> list[tuple[Tensor, bool]]:
-        """Parameters in canonical order, with whether each is stored transposed."""
-        if isinstance(net, ScratchMLP):
-            return [(p, False) for p in net.params]
+    def _layers(self, net: nn.Module) -> list[Any]:
+        return list(net)
+
+    def _dropout_rate(self, layer: Any) -> float | None:
+        return layer.p if isinstance(layer, nn.Dropout) else None
+
+    def _concise_parameters(self, net: nn.Module) -> list[tuple[Any, bool]]:
         linears = [m for m in net if isinstance(m, nn.Linear)]
         return [t for m in linears for t in ((m.weight, True), (m.bias, False))]
 
-    def get_mlp_params(self, net: nn.Module) -> list[np.ndarray]:
-        return [
-            (p.detach().T if transposed else p.detach()).cpu().numpy().copy()
-            for p, transposed in self._weights(net)
-        ]
+    def _read(self, param: Any) -> np.ndarray:
+        return param.detach().cpu().numpy().copy()
 
-    def set_mlp_params(self, net: nn.Module, params: list[np.ndarray]) -> None:
+    def _write(self, param: Any, value: np.ndarray) -> None:
         with torch.no_grad():
-            for (p, transposed), value in zip(self._weights(net), params):
-                p.copy_(torch.from_numpy(np.asarray(value.T if transposed else value)))
+            param.copy_(torch.from_numpy(np.asarray(value)))
 
+    def _model_dtype(self, net: Any) -> str:
+        return self.dtype_name(self.parameters(net)[0][0])
+
+    @contextlib.contextmanager
+    def _mode(self, net: nn.Module, training: bool) -> Iterator[None]:
+        # nn.Module keeps its mode as state; set it from the explicit argument.
+        net.train(training)
+        yield
+
+    def _call(self, layer: Any, x: Tensor, training: bool) -> Tensor:
+        return layer(x)
+
+    # -- training --------------------------------------------------------------
     def make_train_step(
-        self, net: nn.Module, lr: float, updater: str, weight_decay: float = 0.0
+        self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
-        params = [p for p, _ in self._weights(net)]
+        params = [p for p, _ in self.parameters(net)]
         optimizer = None
         if updater == "framework":
             optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
@@ -186,16 +157,18 @@ class Adapter(_Base):
             else:
                 with torch.no_grad():
                     for p in params:
-                        p -= lr * (p.grad + weight_decay * p) if weight_decay else lr * p.grad
+                        p -= kernels.sgd_delta(p, p.grad, lr, weight_decay)
             correct = (logits.argmax(dim=1) == y).sum()
             return float(loss.detach()) * y.shape[0], int(correct)
 
         return step
 
-    def make_eval_step(self, net: nn.Module) -> Callable[[Tensor, Tensor], int]:
+    def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
         def evaluate(x: Tensor, y: Tensor) -> int:
             with torch.no_grad():
                 logits, _ = self.mlp_forward(net, x, training=False)
             return int((logits.argmax(dim=1) == y).sum())
 
         return evaluate
+
+
