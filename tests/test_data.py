@@ -32,6 +32,8 @@ import pytest
 import d2ldrop
 from d2ldrop import data
 from d2ldrop.cli import main
+from d2ldrop.data import download as dl
+from d2ldrop.data import files, lookup
 from d2ldrop.errors import DataError
 
 N_TRAIN, N_TEST = 50, 20
@@ -134,7 +136,7 @@ class FakeOpener:
 
 
 def url(name: str, mirror: int = 0) -> str:
-    return f"{data.MIRRORS[mirror]}{name}.gz"
+    return f"{dl.MIRRORS[mirror]}{name}.gz"
 
 
 def listing(directory: Path) -> dict[str, bytes]:
@@ -154,12 +156,12 @@ def _refuse_network(request: urllib.request.Request, timeout: float) -> None:
 def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[float]:
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "system")
-    monkeypatch.setattr(data, "_open_url", _refuse_network)
-    monkeypatch.setattr(data, "_MEMO", {})
-    monkeypatch.setattr(data, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(lookup, "SYSTEM_DIR", tmp_path / "system")
+    monkeypatch.setattr(dl, "_open_url", _refuse_network)
+    monkeypatch.setattr(lookup, "_MEMO", {})
+    monkeypatch.setattr(dl, "CHUNK_BYTES", 1024)
     sleeps: list[float] = []
-    monkeypatch.setattr(data, "_sleep", sleeps.append)
+    monkeypatch.setattr(dl, "_sleep", sleeps.append)
     return sleeps
 
 
@@ -315,8 +317,8 @@ def test_mixed_and_fallback_within_a_directory(tiny, tmp_path):
 
 def test_decoded_once_per_process_and_again_when_a_file_changes(tiny, tiny_dir, monkeypatch):
     reads = []
-    real_read = data._read_bytes
-    monkeypatch.setattr(data, "_read_bytes", lambda p: reads.append(p.name) or real_read(p))
+    real_read = files._read_bytes
+    monkeypatch.setattr(files, "_read_bytes", lambda p: reads.append(p.name) or real_read(p))
     first = data.load_fashion_mnist_arrays(data_dir=tiny_dir)
     assert len(reads) == 4
     assert data.load_fashion_mnist_arrays(data_dir=tiny_dir) is first
@@ -345,7 +347,7 @@ def test_lookup_order(tiny, tmp_path, monkeypatch):
         "arg": tiny.write(tmp_path / "arg"),
         "env": tiny.write(tmp_path / "env"),
         "cache": tiny.write(data.cache_dir()),
-        "system": tiny.write(data.SYSTEM_DIR),
+        "system": tiny.write(lookup.SYSTEM_DIR),
     }
     monkeypatch.setenv(data.DATA_DIR_ENV, str(places["env"]))
     assert data.find_fashion_mnist(places["arg"]) == places["arg"]
@@ -383,7 +385,7 @@ def test_later_places_are_not_examined(tiny, tmp_path, monkeypatch):
 
 def test_nothing_found_lists_every_place_and_every_fix(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "from-env"))
-    data.SYSTEM_DIR.mkdir()
+    lookup.SYSTEM_DIR.mkdir()
     with pytest.raises(DataError) as info:
         data.load_fashion_mnist_arrays(data_dir=tmp_path / "arg")
     message = str(info.value)
@@ -391,7 +393,7 @@ def test_nothing_found_lists_every_place_and_every_fix(tmp_path, monkeypatch):
         f"data_dir (--data-dir) {tmp_path / 'arg'}: no such directory",
         f"$D2LDROP_DATA_DIR {tmp_path / 'from-env'}: no such directory",
         f"user cache {data.cache_dir()}: no such directory",
-        f"system {data.SYSTEM_DIR}: missing train-images-idx3-ubyte",
+        f"system {lookup.SYSTEM_DIR}: missing train-images-idx3-ubyte",
         "download: not attempted (download=False)",
         "--data-dir DIR",
         "D2LDROP_DATA_DIR",
@@ -423,7 +425,7 @@ def serve_all(tiny: Tiny, mirror: int = 0) -> dict[str, list]:
 
 def test_download_only_when_asked(tiny, monkeypatch):
     opener = FakeOpener(serve_all(tiny))
-    monkeypatch.setattr(data, "_open_url", opener)
+    monkeypatch.setattr(dl, "_open_url", opener)
     with pytest.raises(DataError, match="not attempted"):
         data.load_fashion_mnist_arrays()
     assert opener.calls == []
@@ -431,14 +433,14 @@ def test_download_only_when_asked(tiny, monkeypatch):
 
 def test_verified_download_lands_in_cache(tiny, monkeypatch):
     opener = FakeOpener(serve_all(tiny))
-    monkeypatch.setattr(data, "_open_url", opener)
+    monkeypatch.setattr(dl, "_open_url", opener)
     loaded = data.load_fashion_mnist_arrays(download=True)
     np.testing.assert_array_equal(loaded.train_images, tiny.arrays.train_images)
     assert sorted(opener.calls) == sorted(url(n) for n in NAMES)
     assert sorted(listing(data.cache_dir())) == sorted(f"{n}.gz" for n in NAMES)
     # Next time it is found in the cache, without the network.
-    monkeypatch.setattr(data, "_open_url", _refuse_network)
-    monkeypatch.setattr(data, "_MEMO", {})
+    monkeypatch.setattr(dl, "_open_url", _refuse_network)
+    monkeypatch.setattr(lookup, "_MEMO", {})
     assert data.find_fashion_mnist() == data.cache_dir()
 
 
@@ -446,7 +448,7 @@ def test_only_missing_or_bad_files_are_downloaded(tiny, monkeypatch):
     cache = tiny.write(data.cache_dir(), skip=("train-labels-idx1-ubyte",))
     (cache / "t10k-images-idx3-ubyte.gz").write_bytes(b"junk")
     opener = FakeOpener(serve_all(tiny))
-    monkeypatch.setattr(data, "_open_url", opener)
+    monkeypatch.setattr(dl, "_open_url", opener)
     assert data.download_fashion_mnist() == cache
     assert sorted(opener.calls) == sorted(
         [url("train-labels-idx1-ubyte"), url("t10k-images-idx3-ubyte")]
@@ -456,7 +458,7 @@ def test_only_missing_or_bad_files_are_downloaded(tiny, monkeypatch):
 
 def test_404_moves_to_the_next_mirror_without_retrying(tiny, monkeypatch, world):
     opener = FakeOpener(serve_all(tiny, mirror=1))
-    monkeypatch.setattr(data, "_open_url", opener)
+    monkeypatch.setattr(dl, "_open_url", opener)
     data.download_fashion_mnist()
     assert opener.calls.count(url("train-images-idx3-ubyte", 0)) == 1
     assert opener.calls.count(url("train-images-idx3-ubyte", 1)) == 1
@@ -472,16 +474,16 @@ def test_transient_errors_are_retried_with_backoff(tiny, monkeypatch, world):
         tiny.gz(name),
     ]
     opener = FakeOpener(routes)
-    monkeypatch.setattr(data, "_open_url", opener)
+    monkeypatch.setattr(dl, "_open_url", opener)
     data.download_fashion_mnist()
     assert opener.calls.count(url(name)) == 3
-    assert world == [data.BACKOFF_S, 2 * data.BACKOFF_S]
+    assert world == [dl.BACKOFF_S, 2 * dl.BACKOFF_S]
 
 
 def test_corrupt_download_leaves_nothing(tiny, monkeypatch):
     wrong = gzip.compress(idx_bytes(np.zeros((N_TRAIN, 28, 28), np.uint8)))
     opener = FakeOpener({url(n, m): [wrong] for n in NAMES for m in (0, 1)})
-    monkeypatch.setattr(data, "_open_url", opener)
+    monkeypatch.setattr(dl, "_open_url", opener)
     with pytest.raises(DataError) as info:
         data.load_fashion_mnist_arrays(download=True)
     assert "sha256 mismatch" in str(info.value) and "is unchanged" in str(info.value)
@@ -507,12 +509,12 @@ def test_interrupted_download_leaves_the_cache_as_it_was(response, tiny, monkeyp
     opener = FakeOpener(
         {url("train-images-idx3-ubyte", m): [lambda: response(body)] for m in (0, 1)}
     )
-    monkeypatch.setattr(data, "_open_url", opener)
+    monkeypatch.setattr(dl, "_open_url", opener)
     with pytest.raises(DataError, match="could not download train-images-idx3-ubyte.gz"):
         data.download_fashion_mnist()
     assert listing(cache) == before
-    assert len(opener.calls) == 2 * data.RETRIES
-    assert len(world) == 2 * (data.RETRIES - 1)
+    assert len(opener.calls) == 2 * dl.RETRIES
+    assert len(world) == 2 * (dl.RETRIES - 1)
 
 
 def test_ctrl_c_mid_download_leaves_the_cache_as_it_was(tiny, monkeypatch):
@@ -521,7 +523,7 @@ def test_ctrl_c_mid_download_leaves_the_cache_as_it_was(tiny, monkeypatch):
     body = tiny.gz("train-images-idx3-ubyte")
     interrupted = FakeResponse(body, fail_at=1024, exc=KeyboardInterrupt())
     opener = FakeOpener({url("train-images-idx3-ubyte"): [lambda: interrupted]})
-    monkeypatch.setattr(data, "_open_url", opener)
+    monkeypatch.setattr(dl, "_open_url", opener)
     with pytest.raises(KeyboardInterrupt):
         data.download_fashion_mnist()
     assert listing(cache) == before
@@ -536,10 +538,10 @@ def test_uncreatable_cache(tiny, monkeypatch, tmp_path):
 
 
 def test_progress_bar_only_when_asked_or_on_a_terminal(tiny, monkeypatch, capsys):
-    monkeypatch.setattr(data, "_open_url", FakeOpener(serve_all(tiny)))
+    monkeypatch.setattr(dl, "_open_url", FakeOpener(serve_all(tiny)))
     data.download_fashion_mnist()  # stderr is captured, not a terminal
     assert capsys.readouterr().err == ""
-    monkeypatch.setattr(data, "_MEMO", {})
+    monkeypatch.setattr(lookup, "_MEMO", {})
     other = data.cache_dir().parent / "other"
     data.download_fashion_mnist(other, progress=True)
     err = capsys.readouterr().err
@@ -563,7 +565,7 @@ def local_server(tiny, tmp_path, monkeypatch):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setattr(data, "MIRRORS", (f"{base}/absent/", f"{base}/files/"))
+    monkeypatch.setattr(dl, "MIRRORS", (f"{base}/absent/", f"{base}/files/"))
     for var in ("no_proxy", "NO_PROXY"):
         monkeypatch.setenv(var, "127.0.0.1,localhost")
     real_open = urllib.request.urlopen
@@ -573,7 +575,7 @@ def local_server(tiny, tmp_path, monkeypatch):
             raise AssertionError(f"a test tried to download {request.full_url}")
         return real_open(request, timeout=timeout)
 
-    monkeypatch.setattr(data, "_open_url", local_only)
+    monkeypatch.setattr(dl, "_open_url", local_only)
     yield base
     server.shutdown()
     server.server_close()
@@ -740,7 +742,7 @@ def test_cli_not_found(tmp_path, capsys):
 
 
 def test_cli_download(tiny, monkeypatch, capsys):
-    monkeypatch.setattr(data, "_open_url", FakeOpener(serve_all(tiny)))
+    monkeypatch.setattr(dl, "_open_url", FakeOpener(serve_all(tiny)))
     assert main(["data", "--download"]) == 0
     out = capsys.readouterr().out
     assert f"user cache {data.cache_dir()}: ok" in out
@@ -748,7 +750,7 @@ def test_cli_download(tiny, monkeypatch, capsys):
 
 
 def test_cli_download_failure(monkeypatch, capsys):
-    monkeypatch.setattr(data, "_open_url", FakeOpener({}))
+    monkeypatch.setattr(dl, "_open_url", FakeOpener({}))
     assert main(["data", "--download"]) == 1
     assert "could not download" in capsys.readouterr().err
 
