@@ -15,7 +15,7 @@ import sys
 import time
 
 import d2ldrop
-from d2ldrop import data
+from d2ldrop.data import load_fashion_mnist_arrays
 from d2ldrop.errors import BackendNotAvailableError, DataError
 
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     try:
-        arrays = data.load_fashion_mnist_arrays(data_dir=args.data_dir, resize=args.resize)
+        arrays = load_fashion_mnist_arrays(data_dir=args.data_dir, resize=args.resize)
     except DataError as err:
         print(err, file=sys.stderr)
         return 1

@@ -121,11 +121,12 @@ class FakeOpener:
     a FakeResponse."""
 
     def __init__(self, routes: dict[str, list]) -> None:
-        self.routes, self.calls = routes, []
+        self.routes, self.calls, self.agents = routes, [], []
 
     def __call__(self, request: urllib.request.Request, timeout: float) -> FakeResponse:
         url = request.full_url
         self.calls.append(url)
+        self.agents.append(request.get_header("User-agent"))
         actions = self.routes.get(url)
         if not actions:
             raise http_error(url, 404)
@@ -437,6 +438,8 @@ def test_verified_download_lands_in_cache(tiny, monkeypatch):
     loaded = data.load_fashion_mnist_arrays(download=True)
     np.testing.assert_array_equal(loaded.train_images, tiny.arrays.train_images)
     assert sorted(opener.calls) == sorted(url(n) for n in NAMES)
+    assert set(opener.agents) == {f"d2ldrop/{d2ldrop.__version__}"}
+    # Only the four files: no temporary file is left beside them.
     assert sorted(listing(data.cache_dir())) == sorted(f"{n}.gz" for n in NAMES)
     # Next time it is found in the cache, without the network.
     monkeypatch.setattr(dl, "_open_url", _refuse_network)
@@ -674,10 +677,30 @@ def test_bad_batch_size(bad, tiny_dir):
         d2ldrop.load_data_fashion_mnist(bad, data_dir=tiny_dir)
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, True, "0"])
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "0", 2**32])
 def test_bad_seed(bad, tiny_dir):
     with pytest.raises(ValueError, match="seed"):
         d2ldrop.load_data_fashion_mnist(8, data_dir=tiny_dir, seed=bad)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "0", 2**32])
+def test_batches_bad_seed_has_the_one_seed_message(bad, backend):
+    with pytest.raises(ValueError, match=r"Expected an integer seed in \[0, 2\*\*32\)"):
+        data.Batches(
+            np.zeros((2, 4, 4), np.uint8), np.zeros(2), 1, shuffle=True, seed=bad,
+            backend=backend,
+        )
+
+
+def test_seed_range_ends_below_2_to_the_32(backend, tiny_dir):
+    train, _ = d2ldrop.load_data_fashion_mnist(
+        8, backend=backend, data_dir=tiny_dir, seed=2**32 - 1
+    )
+    assert train.seed == 2**32 - 1
+    assert len(epoch_ids(train, backend)) == N_TRAIN
+    assert data.Batches(
+        np.zeros((2, 4, 4), np.uint8), np.zeros(2), 1, shuffle=True, backend=backend
+    ).seed is None
 
 
 # -- resize -----------------------------------------------------------------------------
@@ -758,9 +781,39 @@ def test_cli_download_failure(monkeypatch, capsys):
 def test_import_pulls_no_framework():
     code = (
         "import sys, d2ldrop, d2ldrop.data, d2ldrop.commands.data\n"
-        "print(sorted(m for m in ('torch', 'tensorflow', 'mxnet') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'tensorflow', 'mxnet', 'matplotlib', "
+        "'urllib.request') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+# Every public name of the single module d2ldrop/data.py that the package replaced.
+OLD_PUBLIC_NAMES = """
+    BACKOFF_S CHUNK_BYTES DATA_DIR_ENV DEBIAN_PACKAGE FILES MIRRORS NUM_CLASSES RETRIES
+    SHA256 SYSTEM_DIR TEXT_LABELS TIMEOUT_S Batches DataError DataWarning FashionMNIST
+    FileStatus Location PathLike Tensor cache_dir download_fashion_mnist find_fashion_mnist
+    inspect_fashion_mnist load_data_fashion_mnist load_fashion_mnist_arrays parse_idx
+    read_idx resize_images
+""".split()
+
+
+def test_the_package_exports_every_old_name():
+    missing = [name for name in OLD_PUBLIC_NAMES if not hasattr(data, name)]
+    assert missing == []
+    assert set(OLD_PUBLIC_NAMES) <= set(data.__all__)
+    assert all(hasattr(data, name) for name in data.__all__)
+    assert d2ldrop.load_data_fashion_mnist is data.load_data_fashion_mnist
+
+
+def test_the_data_package_names_no_framework():
+    """Framework facts live in d2ldrop/backends/; the data package only asks the adapter."""
+    root = Path(data.__file__).parent
+    sources = sorted(root.glob("*.py"))
+    assert len(sources) >= 6
+    for path in sources:
+        text = path.read_text(encoding="utf-8").lower()
+        for word in ("torch", "tensorflow", "mxnet", "keras", "jax"):
+            assert word not in text, f"{path.name} names {word}"
