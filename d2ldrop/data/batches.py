@@ -97,7 +97,7 @@ class Batches:
         self.batch_size = _check_batch_size(batch_size)
         self.shuffle = shuffle
         self.seed = _check_optional_seed(seed)
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(self.seed)
         _, h, w = images.shape
         self._item_shape = (h, w, 1) if self.adapter.channels_last else (1, h, w)
         self._held_arrays: tuple[Any, ...] | None = None
