@@ -2,9 +2,9 @@
 
 Precedence, highest first: an explicit ``backend=`` argument, the innermost
 ``with use_backend(name):`` block, the environment variable ``D2LDROP_BACKEND``,
-and the default, ``torch``. Adapters are imported the first time their backend is
-used, so ``import d2ldrop`` imports no framework. What the backends are lives in
-:mod:`d2ldrop.backends.registry`.
+and the default (the registry's ``DEFAULT_BACKEND``). Adapters are imported the
+first time their backend is used, so ``import d2ldrop`` imports no framework.
+What the backends are lives in :mod:`d2ldrop.backends.registry`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from d2ldrop.backends.registry import (
     ALIASES,
     BACKENDS,
+    DEFAULT_BACKEND,
     EXTRAS,
     canonical_name,
     install_hint,
@@ -34,7 +35,6 @@ __all__ = [
     "canonical_name", "get_adapter", "get_backend", "install_hint", "use_backend",
 ]
 
-DEFAULT_BACKEND = "torch"
 ENV_VAR = "D2LDROP_BACKEND"
 
 _context: contextvars.ContextVar[str | None] = contextvars.ContextVar(

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from d2ldrop import __version__
+from d2ldrop.backends.registry import BACKENDS
 from d2ldrop.errors import D2LDropError, UnknownBackendError
 
 #: Each ``d2ldrop.commands.<name>`` module defines ``add_parser(subparsers)``,
@@ -18,7 +19,7 @@ COMMANDS: tuple[str, ...] = ("demo", "data", "train", "stats", "compare", "exper
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="d2ldrop",
-        description="Dropout (Dive into Deep Learning) on MXNet, PyTorch and TensorFlow.",
+        description=f"Dropout (Dive into Deep Learning) on {', '.join(BACKENDS)}.",
     )
     parser.add_argument("--version", action="version", version=f"d2ldrop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -1,11 +1,11 @@
-"""Reproduce the chapter: both models on the three backends, 10 epochs each.
+"""Reproduce the chapter: both models on every installed backend, 10 epochs each.
 
 Runs ``d2ldrop train --backend all --model all`` with the chapter's
 hyperparameters and a fixed seed, then prints the table of final figures and
 whether each run passes the book's train_ch3 checks and reaches test accuracy
 >= 0.82. Exits non-zero if any run falls short.
 
-With several seeds (``--seeds 0-9``), each seed's six runs go to OUT/seed-S and
+With several seeds (``--seeds 0-9``), each seed's runs go to OUT/seed-S and
 a last table gives, per backend and model, the spread of the final test
 accuracy over the seeds and how many runs reach 0.82. ``--resume`` keeps a
 seed's runs that are already complete in OUT/seed-S with the same settings.
@@ -22,11 +22,13 @@ import statistics
 import sys
 from pathlib import Path
 
+from d2ldrop.backends.registry import installed
 from d2ldrop.cli import main as d2ldrop_main
+from d2ldrop.models import KINDS
 
 TARGET_TEST_ACC = 0.82
 CHAPTER = {"lr": 0.5, "batch_size": 256, "dropout1": 0.2, "dropout2": 0.5}
-RUNS = [(b, m) for b in ("torch", "tensorflow", "mxnet") for m in ("scratch", "concise")]
+RUNS = [(b, m) for b in installed() for m in KINDS]
 
 
 def parse_seeds(spec: str) -> list[int]:
@@ -45,7 +47,7 @@ def parse_seeds(spec: str) -> list[int]:
 
 
 def is_complete(out: Path, seed: int, epochs: int) -> bool:
-    """True if ``out`` holds the six runs of ``seed``, finished, with these settings."""
+    """True if ``out`` holds every run of ``seed``, finished, with these settings."""
     want = {**CHAPTER, "seed": seed, "num_epochs": epochs}
     for backend, model in RUNS:
         path = out / f"history-{backend}-{model}.json"
@@ -96,7 +98,7 @@ def main() -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--seeds", type=parse_seeds, default=None,
-                       help="several seeds, e.g. 0-9 or 0,3,5: one run of the six per seed")
+                       help="several seeds, e.g. 0-9 or 0,3,5: every run once per seed")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--data-dir", default=None)

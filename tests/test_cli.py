@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from d2ldrop.cli import main
@@ -14,9 +16,20 @@ def test_demo_prints_the_chapter_example(backend, capsys):
     assert main(["demo", "--backend", backend, "--seed", "0"]) == 0
     out = capsys.readouterr().out
     assert f"== backend: {backend} ==" in out
-    for p in ("0.0", "0.5", "1.0"):
-        assert f"dropout_layer(X, {p}) =" in out
-    assert "15" in out
+    blocks = dict(re.findall(r"^(X|dropout_layer\(X, [\d.]+\)) =\n(.*?)(?=^\S+.* =$|\Z)",
+                             out, flags=re.S | re.M))
+    x = np.arange(16.0)
+    np.testing.assert_array_equal(_printed_values(blocks["X"]), x)
+    np.testing.assert_array_equal(_printed_values(blocks["dropout_layer(X, 0.0)"]), x)
+    np.testing.assert_array_equal(_printed_values(blocks["dropout_layer(X, 1.0)"]), 0 * x)
+    half = _printed_values(blocks["dropout_layer(X, 0.5)"])
+    assert half.shape == x.shape and np.all((half == 0) | (half == 2 * x)), half
+
+
+def _printed_values(text: str) -> np.ndarray:
+    """The floats a framework's repr of a tensor shows ("3.", "0.0", "14.") in order;
+    shapes and dtypes (no decimal point) are left out."""
+    return np.array([float(v) for v in re.findall(r"-?\d+\.\d*", text)])
 
 
 def test_demo_alias(capsys):
@@ -27,9 +40,17 @@ def test_demo_alias(capsys):
 
 def test_unknown_backend_exits_2(capsys):
     with pytest.raises(SystemExit) as info:
-        main(["demo", "--backend", "jax"])
+        main(["demo", "--backend", "theano"])
     assert info.value.code == 2
-    assert "Unknown backend 'jax'" in capsys.readouterr().err
+    assert "Unknown backend 'theano'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32), "x"])
+def test_bad_seed_exits_2(seed, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--seed", seed])
+    assert info.value.code == 2
+    assert "Expected an integer seed in [0, 2**32)" in capsys.readouterr().err
 
 
 def test_python_dash_m(backend):

@@ -45,6 +45,12 @@ def test_kept_elements_are_scaled_and_dropped_are_zero(adapter):
     out = adapter.to_numpy(dropout_layer(X, 0.5, backend=adapter.name))
     x = np.arange(16, dtype=np.float32).reshape(2, 8)
     assert np.all((out == 0) | (out == 2 * x))
+    # An always-zero (or never-dropping) op passes the line above: count the kept
+    # elements of a larger draw against the binomial's 5-sigma interval.
+    n = 4096
+    ones = adapter.from_numpy(np.ones(n, np.float32))
+    kept = int(np.count_nonzero(adapter.to_numpy(dropout_layer(ones, 0.5, backend=adapter.name))))
+    assert abs(kept - n / 2) <= 5 * math.sqrt(n / 4), kept
 
 
 def test_uses_active_backend(adapter):

@@ -64,6 +64,9 @@ SPECS: tuple[BackendSpec, ...] = (
     ),
 )
 
+#: The backend used when neither an argument, a block nor the environment names one.
+DEFAULT_BACKEND = "torch"
+
 BY_NAME: dict[str, BackendSpec] = {s.name: s for s in SPECS}
 BACKENDS: tuple[str, ...] = tuple(BY_NAME)
 ALIASES: dict[str, str] = {a: s.name for s in SPECS for a in s.aliases}

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from d2ldrop._backend import get_backend
 from d2ldrop._validate import is_seed, seed_error
-from d2ldrop.backends.registry import ALIASES, BACKENDS, canonical_name, installed, require
+from d2ldrop.backends.registry import (
+    ALIASES,
+    BACKENDS,
+    DEFAULT_BACKEND,
+    canonical_name,
+    installed,
+    require,
+)
 from d2ldrop.errors import UnknownBackendError
 
 
@@ -23,7 +30,7 @@ def add_backend_argument(parser: argparse.ArgumentParser, allow_all: bool = True
         default=None,
         metavar="NAME",
         help=f"{choices}, or an alias ({aliases}). Default: $D2LDROP_BACKEND, "
-        f"else torch.{more}",
+        f"else {DEFAULT_BACKEND}.{more}",
     )
 
 

@@ -13,7 +13,7 @@ PROBABILITIES = (0.0, 0.5, 1.0)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2ldrop.commands._args import add_backend_argument
+    from d2ldrop.commands._args import add_backend_argument, seed_type
 
     p = sub.add_parser(
         "demo",
@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "from-scratch dropout_layer with p = 0, 0.5 and 1, on each backend.",
     )
     add_backend_argument(p)
-    p.add_argument("--seed", type=int, default=None, help="seed the backend first")
+    p.add_argument("--seed", type=seed_type, default=None, help="seed the backend first")
     p.set_defaults(func=run)
 
 

@@ -1,4 +1,4 @@
-"""``d2ldrop train``: the chapter's training, on one backend or all three."""
+"""``d2ldrop train``: the chapter's training, on one backend or every installed one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ MODELS = ("scratch", "concise")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2ldrop.commands._args import add_backend_argument
+    from d2ldrop.commands._args import add_backend_argument, seed_type
 
     p = sub.add_parser(
         "train",
@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="precision of the parameters and the computation. Default: float32 "
                    "(the chapter's), float64 with --lockstep, where float32 rounding grows "
                    "until the runs part (see the README)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=seed_type, default=None,
                    help="seed for initialization, batch order and dropout masks")
     p.add_argument("--out", type=Path, default=Path("runs/train"),
                    help="output directory (default: runs/train)")
@@ -73,8 +73,6 @@ def _check_args(args: argparse.Namespace) -> None:
         parser.error(f"--lr: expected a positive number. Received: {args.lr}")
     if args.batch_size < 1:
         parser.error(f"--batch-size: expected a positive integer. Received: {args.batch_size}")
-    if args.seed is not None and not 0 <= args.seed < 2**32:
-        parser.error(f"--seed: expected an integer in [0, 2**32). Received: {args.seed}")
     if args.dtype is None:
         args.dtype = "float64" if args.lockstep else "float32"
     if args.lockstep and args.init != "normal":
