@@ -8,11 +8,14 @@ form trains on 3000 of its images for 2 epochs, 2 seeds).
 
 from __future__ import annotations
 
+import ast
 import csv
 import dataclasses
+import importlib
 import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +25,7 @@ from d2ldrop import experiments
 from d2ldrop._backend import available_backends
 from d2ldrop.cli import main
 from d2ldrop.experiments import inference, registry, runner
+from d2ldrop.experiments.catalog import activations, common, mc_dropout, weight_decay
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -128,11 +132,12 @@ def _check_specific(name: str, table: dict, out) -> None:
     elif name == "weight-decay":
         inter = table["analysis"]["test_acc"]["interaction"]
         v = {k: r["metrics"]["test_acc"]["values"] for k, r in rows.items()}
-        labels = [c.label for c in (registry.NONE, registry.DROPOUT, registry.WD, registry.BOTH)]
+        labels = [c.label for c in (common.NONE, common.DROPOUT, weight_decay.WD,
+                                    weight_decay.BOTH)]
         n, d, w, b = (np.array(v[k]) for k in labels)
         assert inter["values"] == pytest.approx(list(b - d - w + n))
     elif name == "mc-dropout":
-        m = rows[registry.DROPOUT.label]["metrics"]
+        m = rows[common.DROPOUT.label]["metrics"]
         assert 0.0 <= m["auc"]["mean"] <= 1.0
         assert m["spread_correct"]["mean"] > 0 and m["spread_wrong"]["mean"] > 0
         assert set(table["analysis"]["per_seed"]) == {"0", "1"}
@@ -203,7 +208,7 @@ def test_interrupted_experiment_continues(exp_backend, real_data, tmp_path, monk
 @pytest.mark.realdata
 def test_diverged_runs_are_saved_and_left_out(exp_backend, real_data, tmp_path):
     exp = dataclasses.replace(experiments.get_experiment("dropconnect"),
-                              configs=(registry.NONE,), baseline=None, analyse=None)
+                              configs=(common.NONE,), baseline=None, analyse=None)
     settings = experiments.make_settings(exp, exp_backend, quick=True, epochs=1)
     settings = dataclasses.replace(settings, lr=1e8)
     result = experiments.run_experiment(exp, settings, tmp_path, data=real_data)
@@ -258,6 +263,71 @@ def test_registry():
     assert {c.noise for c in experiments.EXPERIMENTS["dropconnect"].configs} >= {"dropconnect"}
 
 
+# -- package structure -----------------------------------------------------------------------
+
+PACKAGE = Path(experiments.__file__).parent
+
+
+def _package_modules() -> dict[str, Path]:
+    """Dotted name -> file of every module of d2ldrop.experiments."""
+    root = PACKAGE.parent.parent
+    modules = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+    return modules
+
+
+def _imports(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
+    """The package's modules that ``path`` imports anywhere (in functions and
+    ``if TYPE_CHECKING:`` blocks too); ``from pkg import sub`` counts pkg and sub."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(up + ([base] if base else []))
+            found |= {base, *(f"{base}.{a.name}" for a in node.names)}
+    return found & set(modules)
+
+
+def test_every_experiment_module_is_registered():
+    catalog = PACKAGE / "catalog"
+    names = {p.stem for p in catalog.glob("*.py")} - {"__init__", "common"}
+    assert len(names) == len(experiments.NAMES)
+    for stem in names:
+        module = importlib.import_module(f"d2ldrop.experiments.catalog.{stem}")
+        assert experiments.EXPERIMENTS[module.EXPERIMENT.name] is module.EXPERIMENT
+    assert {m.__name__.rpartition(".")[2] for m in registry.MODULES} == names
+
+
+def test_no_import_cycle_and_plots_knows_no_experiment():
+    modules = _package_modules()
+    graph = {name: _imports(path, name, modules) - {name} for name, path in modules.items()}
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    for name in graph:
+        assert name not in reachable(name), f"import cycle through {name}"
+    below_plots = reachable("d2ldrop.experiments.plots")
+    experiment_modules = {n for n in modules if n.startswith("d2ldrop.experiments.catalog")}
+    assert experiment_modules and not below_plots & experiment_modules, below_plots
+    assert not below_plots & {"d2ldrop.experiments", "d2ldrop.experiments.registry",
+                              "d2ldrop.experiments.runner"}, below_plots
+
+
 # -- statistics ------------------------------------------------------------------------------
 
 
@@ -306,7 +376,7 @@ def test_mc_summary_spread_separates_errors():
                    rng.uniform(0.78, 0.82, (samples, n)))
     probs[:, np.arange(n), target] = top
     probs /= probs.sum(axis=2, keepdims=True)
-    mc = registry.mc_summary(probs, labels)
+    mc = mc_dropout.mc_summary(probs, labels)
     m = mc["metrics"]
     assert m["mc_acc"] == pytest.approx(0.75) and m["n_wrong"] == 100
     assert m["spread_wrong"] > 3 * m["spread_correct"] and m["auc"] > 0.95
@@ -316,5 +386,5 @@ def test_mc_summary_spread_separates_errors():
 
 def test_activation_stats():
     H = np.array([[0.0, 1.0], [0.0, 3.0]])
-    s = registry.activation_stats(H)
+    s = activations.activation_stats(H)
     assert s == {"mean": 1.0, "var": pytest.approx(1.0), "zeros": 0.5}

@@ -6,12 +6,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from d2ldrop.experiments.registry import EXPERIMENTS, NAMES
+from d2ldrop.commands._args import add_backend_argument, check_writable_dir, seed_type
+from d2ldrop.data import load_fashion_mnist_arrays
+from d2ldrop.experiments import (
+    EXPERIMENTS,
+    NAMES,
+    get_experiment,
+    make_settings,
+    report,
+    run_experiment,
+)
+from d2ldrop.experiments.spec import form
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2ldrop.commands._args import add_backend_argument
-
     listing = "\n".join(f"  {name:<13} {e.title}" for name, e in EXPERIMENTS.items())
     p = sub.add_parser(
         "experiment",
@@ -31,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="epochs per run (default: 10; 30 for `epochs`; 2 with --quick)")
     p.add_argument("--seeds", type=int, default=None,
                    help="runs per configuration (default: 3; 2 with --quick)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed_type, default=0,
                    help="first seed; runs use seed, seed+1, ... (default: 0)")
     p.add_argument("--quick", action="store_true",
                    help="the small form for tests: 3000 training and 1000 test images, "
@@ -43,29 +51,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, parser=p)
 
 
-def _check_args(args: argparse.Namespace) -> None:
-    """Every argument error, before any framework is imported or data read (exit 2)."""
-    from d2ldrop.commands._args import check_writable_dir
+def _check_args(args: argparse.Namespace) -> list[str]:
+    """Every argument error, before any framework is imported or data read (exit 2).
 
+    Returns the names of the experiments to run.
+    """
     parser: argparse.ArgumentParser = args.parser
-    for name, low in (("epochs", 1), ("seeds", 1)):
+    for name in ("epochs", "seeds"):
         value = getattr(args, name)
-        if value is not None and value < low:
-            parser.error(f"--{name}: expected an integer >= {low}. Received: {value}")
-    seeds = args.seeds or 3
-    if not 0 <= args.seed <= 2**32 - seeds:
-        parser.error(f"--seed: expected an integer in [0, 2**32 - seeds]. Received: {args.seed}")
+        if value is not None and value < 1:
+            parser.error(f"--{name}: expected an integer >= 1. Received: {value}")
+    names = list(NAMES) if args.name == "all" else [args.name]
+    for name in names:
+        try:
+            form(get_experiment(name), epochs=args.epochs, seeds=args.seeds, seed=args.seed,
+                 quick=args.quick)
+        except ValueError as err:  # the seeds run past 2**32
+            parser.error(f"--seed: {err}")
     if args.out is None:
         args.out = Path("runs/experiments") / args.name
     check_writable_dir(parser, args.out)
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
-    _check_args(args)
-    from d2ldrop.data import load_fashion_mnist_arrays
-    from d2ldrop.experiments import get_experiment, make_settings, report, run_experiment
-
-    names = list(NAMES) if args.name == "all" else [args.name]
+    names = _check_args(args)
     settings = {n: make_settings(get_experiment(n), args.backend, epochs=args.epochs,
                                  seeds=args.seeds, seed=args.seed, quick=args.quick)
                 for n in names}  # a missing framework fails here, before any data is read

@@ -13,9 +13,13 @@ experiment continues where it stopped.
     print(experiments.report(result))      # the table, as `d2ldrop experiment` prints it
     result.rows[0].metrics["test_acc"]      # Summary(mean, sd, ci95, n)
 
-Modules: ``runner`` (settings, runs, resume, tables), ``registry`` (the eight
-experiments), ``inference`` (t-intervals, Welch and rank-sum tests), ``plots``.
-No framework is imported here: models and tensors go through d2ldrop's adapters.
+Modules: ``spec`` (configurations, settings, columns, rows), ``runner`` (runs,
+run files, resume), ``results`` (aggregation over seeds), ``tables`` (text,
+Markdown, CSV, JSON, the report), ``registry`` (the experiments by name),
+``catalog`` (one module per experiment: its configurations, run, analysis and
+figure), ``plots`` (figure helpers), ``inference`` (t-intervals, Welch and
+rank-sum tests). No framework is imported here: models and tensors go through
+d2ldrop's adapters.
 """
 
 from __future__ import annotations
@@ -25,17 +29,10 @@ from pathlib import Path
 from d2ldrop.data import FashionMNIST
 from d2ldrop.experiments.inference import Summary, paired, summarize
 from d2ldrop.experiments.registry import EXPERIMENTS, NAMES, get_experiment
-from d2ldrop.experiments.runner import (
-    Config,
-    Experiment,
-    ExperimentResult,
-    Log,
-    Row,
-    Settings,
-    make_settings,
-    report,
-    run_experiment,
-)
+from d2ldrop.experiments.results import ExperimentResult
+from d2ldrop.experiments.runner import run_experiment
+from d2ldrop.experiments.spec import Config, Experiment, Log, Row, Settings, make_settings
+from d2ldrop.experiments.tables import report
 
 
 def run(

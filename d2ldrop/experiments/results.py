@@ -1,0 +1,96 @@
+"""An experiment's runs and their aggregate: per-seed values, rows, analysis.
+
+:class:`ExperimentResult` holds every finished run of an experiment, keyed by
+(configuration, seed). :func:`aggregate` turns them into the table's rows (mean
+and spread over the seeds, paired differences with the baseline) and asks the
+experiment for its own analysis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from d2ldrop.experiments.inference import paired, summarize
+from d2ldrop.experiments.spec import Config, Experiment, Row, RunResult, Settings
+
+#: Epochs averaged by the "last epochs" metrics: at lr 0.5 the test accuracy of
+#: single epochs swings by a point or more, which the average smooths.
+LAST = 3
+
+
+def as_float(x: Any) -> float:
+    """``x`` as a float, NaN for a missing (None) value."""
+    return math.nan if x is None else float(x)
+
+
+@dataclass
+class ExperimentResult:
+    """Rows of the table, the runs behind them and the experiment's own analysis."""
+
+    experiment: Experiment
+    settings: Settings
+    options: dict[str, Any]
+    runs: dict[tuple[str, int], RunResult]  # (config key, seed) -> result
+    rows: list[Row] = field(default_factory=list)
+    analysis: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+    ran: int = 0
+    skipped: int = 0
+
+    def runs_of(self, config: Config) -> list[RunResult]:
+        """The finished runs of ``config``, in seed order."""
+        return [self.runs[(config.key, s)] for s in self.settings.seeds
+                if (config.key, s) in self.runs]
+
+    def metric(self, config: Config, key: str) -> list[float]:
+        """Per-seed values of a metric (NaN for a run without it)."""
+        return [as_float(r.get("metrics", {}).get(key)) for r in self.runs_of(config)]
+
+    def curves(self, config: Config, key: str) -> np.ndarray:
+        """(seeds, points) array of a per-epoch curve (NaN-padded)."""
+        rows = [r.get("curves", {}).get(key) or [] for r in self.runs_of(config)]
+        width = max((len(r) for r in rows), default=0)
+        out = np.full((len(rows), width), np.nan)
+        for i, r in enumerate(rows):
+            out[i, : len(r)] = [as_float(v) for v in r]
+        return out
+
+    def row(self, label: str) -> Row:
+        for r in self.rows:
+            if r.config.label == label:
+                return r
+        raise KeyError(label)
+
+
+def with_derived(run: RunResult) -> RunResult:
+    """Add metrics computed from the saved curves (so older run files get them too)."""
+    curves, metrics = run.get("curves") or {}, run.setdefault("metrics", {})
+    for key in ("test_acc", "gap"):
+        values = [as_float(v) for v in (curves.get(key) or [])[-LAST:]]
+        ok = values and not run.get("error")  # a diverged run has no final epochs
+        metrics[f"{key}_last{LAST}"] = float(np.mean(values)) if ok else math.nan
+    return run
+
+
+def aggregate(result: ExperimentResult) -> None:
+    """Fill the rows (means and paired differences) and the experiment's analysis."""
+    exp = result.experiment
+    keys = list(dict.fromkeys([c.key for c in exp.columns] + list(exp.compare)))
+    base = exp.config(exp.baseline) if exp.baseline else None
+    result.rows = []
+    for config in exp.configs:
+        metrics = {k: summarize(result.metric(config, k)) for k in keys}
+        diffs = {}
+        if base is not None and config != base:
+            diffs = {k: paired(result.metric(config, k), result.metric(base, k))
+                     for k in exp.compare}
+        errors = [r["error"] for r in result.runs_of(config) if r.get("error")]
+        result.rows.append(Row(config, metrics, diffs, errors))
+    if exp.analyse is not None:
+        result.analysis, result.notes = exp.analyse(result)
