@@ -1,0 +1,68 @@
+"""Where a framework's own dropout differs from the chapter's: data, per backend.
+
+The conformance code (:mod:`d2ldrop.conformance`) is backend-neutral; what it
+must know about one framework lives in ``d2ldrop/backends/quirks/<name>.py``, a
+module that defines ``QUIRKS = Quirks(...)`` and imports no framework. A backend
+without such a module has the defaults: no documented differences, so every
+builtin outcome that differs from the chapter's is reported as undocumented.
+Each entry is explained in docs/conformance.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from d2ldrop.backends.registry import canonical_name
+
+
+def same_probability(p: float, dtype: str) -> float:
+    """The default drop probability of a builtin dropout: ``p`` itself, in every dtype."""
+    return p
+
+
+def unchanged_message(text: str) -> str:
+    """The default message normaliser: the exception's text as it is."""
+    return text
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """The documented differences of one backend's builtin dropout.
+
+    ``builtin_differences`` maps an edge-case id (``d2ldrop.conformance.EDGE_CASE_IDS``)
+    to ``(label, why)``: the outcome label the builtin gives there instead of the
+    chapter's, and the reason. ``stat_differences`` maps an input dtype to
+    ``{check name: why}`` for statistics the builtin is documented to fail in
+    that dtype. ``builtin_drop_probability(p, dtype)`` is the probability with
+    which the builtin really drops at rate ``p`` on ``dtype`` input.
+    ``normalize_message(text)`` keeps the informative part of an exception's
+    text (the conformance report shows its first line).
+    """
+
+    builtin_differences: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    stat_differences: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    builtin_drop_probability: Callable[[float, str], float] = same_probability
+    normalize_message: Callable[[str], str] = unchanged_message
+
+
+#: The quirks of a backend that has no quirks module.
+DEFAULT_QUIRKS = Quirks()
+
+
+def quirks_of(name: str) -> Quirks:
+    """The :class:`Quirks` of backend ``name`` (an alias is accepted).
+
+    Imports ``d2ldrop.backends.quirks.<name>`` (no framework) and returns its
+    ``QUIRKS``, or :data:`DEFAULT_QUIRKS` when the backend has no such module.
+    """
+    backend = canonical_name(name)
+    module_name = f"{__name__}.{backend}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name != module_name:  # the module exists but an import inside it fails
+            raise
+        return DEFAULT_QUIRKS
+    return module.QUIRKS

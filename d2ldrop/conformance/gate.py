@@ -1,0 +1,153 @@
+"""The conformance gate: every backend's statistics and edge cases, and the verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from d2ldrop._backend import get_adapter
+from d2ldrop._io import json_safe
+from d2ldrop.backends.registry import BACKENDS, canonical_name, installed
+from d2ldrop.conformance.bounds import Z, two_sided_alpha
+from d2ldrop.conformance.edges import EDGE_CASE_IDS, SCRATCH_EXPECTED, EdgeOutcome, edge_cases
+from d2ldrop.conformance.impls import IMPLS, check_impl
+from d2ldrop.conformance.stats import (
+    DEFAULT_PS,
+    DEFAULT_SIZE,
+    DropoutStats,
+    check_stats_args,
+    dropout_stats,
+)
+from d2ldrop.errors import BackendNotAvailableError
+
+
+@dataclass
+class Comparison:
+    """The backends side by side: statistics, edge cases and the verdict."""
+
+    backends: list[str]
+    impls: list[str]
+    ps: list[float]
+    size: int
+    seed: int
+    z: float
+    alpha: float
+    skipped: dict[str, str]
+    stats: list[DropoutStats]
+    edges: list[EdgeOutcome]
+    #: Edge cases where the scratch implementations differ between backends.
+    scratch_disagreements: list[str]
+    #: Edge cases where a scratch implementation differs from SCRATCH_EXPECTED.
+    scratch_unexpected: list[str]
+    #: Builtin rows that differ from the scratch spec but are documented.
+    documented_differences: list[str]
+    #: Builtin rows whose outcome is not the documented one (not a gate failure).
+    undocumented_differences: list[str]
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def bounded_checks(self) -> int:
+        return sum(c.kind == "bound" for s in self.stats for c in s.checks.values())
+
+    @property
+    def passed(self) -> bool:
+        """The conformance gate: every check in bounds, scratch edge cases agree."""
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, strict-JSON data (NaN and infinities as None)."""
+        return json_safe({
+            "backends": self.backends, "impls": self.impls, "ps": self.ps, "size": self.size,
+            "seed": self.seed, "z": self.z, "alpha": self.alpha, "skipped": self.skipped,
+            "passed": self.passed, "failures": self.failures,
+            "bounded_checks": self.bounded_checks,
+            "scratch_disagreements": self.scratch_disagreements,
+            "scratch_unexpected": self.scratch_unexpected,
+            "documented_differences": self.documented_differences,
+            "undocumented_differences": self.undocumented_differences,
+            "stats": [s.to_dict() for s in self.stats],
+            "edges": [e.to_dict() for e in self.edges],
+        })
+
+
+def compare(
+    backends: Sequence[str] | None = None,
+    impls: Sequence[str] = IMPLS,
+    ps: Sequence[float] = DEFAULT_PS,
+    *,
+    size: int = DEFAULT_SIZE,
+    seed: int = 0,
+    z: float = Z,
+) -> Comparison:
+    """Statistics and edge cases of every backend, and the conformance verdict.
+
+    ``backends`` None means every installed backend. Fails (``passed`` False,
+    reasons in ``failures``) when a statistic is out of its bound, a scratch
+    edge case disagrees between backends or with :data:`SCRATCH_EXPECTED`, or a
+    requested backend does not load.
+    Builtin edge cases are reported, never gated: where they differ from the
+    scratch spec it is a framework difference (documented or not).
+    """
+    wanted = set(installed() if backends is None else (canonical_name(b) for b in backends))
+    # The registry's order, which is also a safe order to import the frameworks in.
+    names = [b for b in BACKENDS if b in wanted]
+    impl_list = [check_impl(i) for i in impls]
+    p_list = [check_stats_args(p, size, seed, "float32", z) for p in ps]
+    run: list[str] = []
+    skipped: dict[str, str] = {}
+    stats: list[DropoutStats] = []
+    edges: list[EdgeOutcome] = []
+    failures: list[str] = []
+    for name in names:
+        try:
+            get_adapter(name)
+        except BackendNotAvailableError as err:
+            skipped[name] = str(err)
+            failures.append(f"{name}: not installed, conformance not checked")
+            continue
+        run.append(name)
+        for impl in impl_list:
+            for p in p_list:
+                s = dropout_stats(name, impl, p, size=size, seed=seed, z=z)
+                stats.append(s)
+                for check in s.failures:
+                    c = s.checks[check]
+                    failures.append(
+                        f"{name} {impl} p={p}: {c.title} out of bound "
+                        f"({c.value:.6g} not in [{c.low:.6g}, {c.high:.6g}])"
+                        if c.kind == "bound"
+                        else f"{name} {impl} p={p}: {c.title} failed ({c.detail})"
+                    )
+            edges.extend(edge_cases(name, impl, seed=seed))
+
+    disagree, unexpected, documented, undocumented = [], [], [], []
+    for case in EDGE_CASE_IDS:
+        rows = [e for e in edges if e.case == case and e.impl == "scratch"]
+        if len({e.signature for e in rows}) > 1:
+            disagree.append(case)
+            failures.append(
+                f"scratch edge case {case}: backends disagree ("
+                + "; ".join(f"{e.backend}: {e.label} {e.message}".strip() for e in rows) + ")"
+            )
+        for e in rows:
+            if not e.as_expected:
+                unexpected.append(f"{e.backend}:{case}")
+                failures.append(
+                    f"scratch edge case {case} on {e.backend}: {e.label} "
+                    f"(expected {e.expected}) {e.message}".strip()
+                )
+        for e in edges:
+            if e.case != case or e.impl != "builtin":
+                continue
+            if not e.as_expected:
+                undocumented.append(f"{e.backend}:{case}")
+            elif e.label != SCRATCH_EXPECTED[case]:
+                documented.append(f"{e.backend}:{case}")
+    return Comparison(
+        backends=run, impls=impl_list, ps=p_list, size=size, seed=seed, z=float(z),
+        alpha=two_sided_alpha(z), skipped=skipped, stats=stats, edges=edges,
+        scratch_disagreements=disagree, scratch_unexpected=unexpected,
+        documented_differences=documented, undocumented_differences=undocumented,
+        failures=failures,
+    )
