@@ -18,6 +18,7 @@ from d2ldrop._backend import (
     get_backend,
     use_backend,
 )
+from d2ldrop._version import __version__ as __version__
 from d2ldrop.data import load_data_fashion_mnist
 from d2ldrop.errors import (
     BackendNotAvailableError,
@@ -37,8 +38,6 @@ from d2ldrop.training import (
     sgd,
     train_ch3,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "MLP",

@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from d2ldrop import __version__
+from d2ldrop._version import __version__
 from d2ldrop.backends.registry import BACKENDS
 from d2ldrop.errors import D2LDropError, UnknownBackendError
 

@@ -160,3 +160,38 @@ def test_external_masks_replace_the_random_draws(adapter, kind):
     np.testing.assert_allclose(adapter.to_numpy(h1), e1, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(adapter.to_numpy(h2), e2, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(adapter.to_numpy(logits), e2 @ W3 + b3, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("updater", ["scratch", "framework"])
+@pytest.mark.parametrize("which", ["dropout1", "dropout2"])
+def test_a_training_step_with_p_one(adapter, kind, which, updater):
+    """p = 1 is a valid rate: the layer's output is zero, so the parameters before
+    it get a zero gradient (not a missing one) and a step still runs (issue 17.1)."""
+    net = build_mlp(kind, seed=0, backend=adapter.name, **{which: 1.0})
+    before = net.get_params()
+    step = adapter.make_train_step(net.net, 0.5, updater)
+    x = images(adapter, 64)
+    y = adapter.from_numpy(np.arange(64).astype(adapter.label_dtype) % 10)
+    loss_sum, correct = step(x, y)
+    if kind == "concise" and not _layer_drops_everything_cleanly(adapter):
+        # The concise model is the framework's own layers: a Dropout layer that
+        # is wrong at p = 1 (documented in d2ldrop compare) shows in the loss or
+        # in the parameters it updates.
+        finite = all(np.isfinite(p).all() for p in net.get_params())
+        assert not (math.isfinite(loss_sum) and finite)
+        return
+    assert math.isfinite(loss_sum) and 0 <= correct <= 64
+    after = net.get_params()
+    # W1 (and W2 when the second layer drops everything) get no gradient: unchanged.
+    frozen = [0, 1] if which == "dropout1" else [0, 1, 2, 3]
+    for i in frozen:
+        np.testing.assert_array_equal(after[i], before[i])
+    assert not np.array_equal(after[-1], before[-1])  # the output bias still learns
+
+
+def _layer_drops_everything_cleanly(adapter) -> bool:
+    """Whether the framework's own Dropout layer at p = 1 gives zeros."""
+    ones = adapter.from_numpy(np.ones((4, 4), np.float32))
+    out = adapter.to_numpy(adapter.call_layer(adapter.make_dropout_layer(1.0), ones,
+                                              training=True))
+    return bool(np.all(out == 0))

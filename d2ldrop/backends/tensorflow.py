@@ -181,6 +181,8 @@ class Adapter(_Base):
                 losses = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
                 loss = tf.reduce_mean(losses)
             grads = tape.gradient(loss, variables)
+            # A variable cut off by dropout with p = 1 has no gradient (None): zero.
+            grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
             if optimizer is not None:
                 optimizer.apply_gradients(zip(grads, variables))
             else:

@@ -152,6 +152,11 @@ class Adapter(_Base):
             for p in params:
                 p.grad = None
             loss.backward()
+            for p in params:
+                # A parameter cut off by dropout with p = 1 (zeros_like has no
+                # graph) gets no gradient at all: its gradient is zero.
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
             if optimizer is not None:
                 optimizer.step()
             else:
