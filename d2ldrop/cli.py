@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from d2ldrop._version import __version__
 from d2ldrop.backends.registry import BACKENDS
-from d2ldrop.errors import D2LDropError, UnknownBackendError
+from d2ldrop.errors import D2LDropError, UnknownBackendError, UsageError
 
 #: Each ``d2ldrop.commands.<name>`` module defines ``add_parser(subparsers)``,
 #: which registers the sub-command and sets ``func(args) -> int`` as its default.
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UnknownBackendError as err:
+    except (UnknownBackendError, UsageError) as err:
         parser.error(str(err))  # exits with status 2
     except D2LDropError as err:
         print(f"d2ldrop {args.command}: error: {err}", file=sys.stderr)

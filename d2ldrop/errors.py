@@ -22,3 +22,15 @@ class BackendNotAvailableError(D2LDropError, ImportError):
 
 class DataError(D2LDropError, ValueError):
     """A data file is missing, corrupt, truncated or inconsistent."""
+
+
+class UsageError(D2LDropError, ValueError):
+    """Something the user named cannot be used as given (a path, a file, an argument).
+
+    The command line reports it like an argument error: one line, exit status 2.
+    """
+
+
+class DataPathError(DataError, UsageError):
+    """A data location the user named (``data_dir=``, ``--data-dir``,
+    ``$D2LDROP_DATA_DIR``) is missing or does not hold valid Fashion-MNIST files."""
