@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from d2ldrop.training import History
+from d2ldrop._io import atomic_path
+from d2ldrop.history import History
 
 METRICS = (("train_loss", "train loss"), ("train_acc", "train acc"), ("test_acc", "test acc"))
 
@@ -29,12 +30,8 @@ def new_figure(width: float, height: float) -> Any:
 def save_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
     """Write ``fig`` to ``path`` through a temporary file: never half a PNG."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -8,7 +8,7 @@ are checked against (tests) and that lockstep runs are compared with
 
 softmax cross-entropy averaged over the batch, its gradients by hand, and
 p <- p - lr * grad. Dropout takes its 0/1 keep-masks from the caller, exactly as
-:func:`d2ldrop.models.apply_mask` applies them, so given the same masks the
+:func:`d2ldrop.backends.kernels.apply_mask` applies them, so given the same masks the
 concise model (Linear/Dense + ReLU + Dropout) computes the same function too.
 
 Parameters are in the canonical layout ``[W1, b1, W2, b2, W3, b3]``, each W of
@@ -25,7 +25,7 @@ import numpy as np
 
 
 def _dropout(h: np.ndarray, mask: np.ndarray | None, p: float) -> np.ndarray:
-    """``models.apply_mask`` in numpy, same operation order: h * mask / (1 - p)."""
+    """``kernels.apply_mask`` in numpy, same operation order: h * mask / (1 - p)."""
     if p == 1.0:
         return h * 0.0
     if p == 0.0 or mask is None:

@@ -2,25 +2,29 @@
 
 The adapter compiles one SGD step and one evaluation step for its framework;
 everything else here (epochs, metrics, timing, divergence, interruption,
-history) is backend-neutral.
+history) is backend-neutral. :func:`train_epochs` is that loop, for one run
+(``train_ch3``) or several runs trained side by side on the same batches
+(:mod:`d2ldrop.lockstep`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
-import os
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from d2ldrop._io import write_atomic  # noqa: F401  (transitional: callers move to _io)
 from d2ldrop._progress import Progress
 from d2ldrop.errors import D2LDropError
+from d2ldrop.history import EpochRecord, History
 from d2ldrop.models import MLP
+
+__all__ = [
+    "SGD", "CrossEntropyLoss", "EpochRecord", "History", "Run", "TrainingDiverged",
+    "evaluate_accuracy", "framework_sgd", "sgd", "train_ch3", "train_epochs",
+]
 
 Tensor = Any
 
@@ -37,8 +41,7 @@ class SGD:
     """Minibatch SGD, p <- p - lr * (grad of the batch-mean loss + weight_decay * p).
 
     ``impl="scratch"`` is the book's from-scratch ``sgd`` (parameters updated by
-    hand, on every backend); ``"framework"`` is the framework's own optimizer
-    (``torch.optim.SGD``, ``keras.optimizers.SGD``, ``gluon.Trainer('sgd')``).
+    hand, on every backend); ``"framework"`` is the framework's own SGD optimizer.
     Weight decay, when set, applies to every parameter, biases included.
     """
 
@@ -66,88 +69,6 @@ def framework_sgd(lr: float = 0.5) -> SGD:
     return SGD(lr, "framework")
 
 
-@dataclass
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    train_acc: float
-    test_acc: float
-    train_seconds: float
-    eval_seconds: float
-
-    @property
-    def seconds(self) -> float:
-        return self.train_seconds + self.eval_seconds
-
-
-@dataclass
-class History:
-    """What train_ch3 measured, one record per finished epoch."""
-
-    backend: str
-    model: str
-    config: dict[str, Any] = field(default_factory=dict)
-    epochs: list[EpochRecord] = field(default_factory=list)
-    interrupted: bool = False
-    error: str | None = None
-
-    @property
-    def final(self) -> EpochRecord | None:
-        return self.epochs[-1] if self.epochs else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "backend": self.backend,
-            "model": self.model,
-            "config": self.config,
-            "epochs": [asdict(r) for r in self.epochs],
-            "interrupted": self.interrupted,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> History:
-        return cls(
-            backend=data["backend"],
-            model=data["model"],
-            config=data.get("config", {}),
-            epochs=[EpochRecord(**r) for r in data["epochs"]],
-            interrupted=data.get("interrupted", False),
-            error=data.get("error"),
-        )
-
-    def to_csv(self) -> str:
-        out = io.StringIO()
-        names = [f for f in EpochRecord.__dataclass_fields__]
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["backend", "model", *names])
-        for r in self.epochs:
-            writer.writerow([self.backend, self.model, *(getattr(r, n) for n in names)])
-        return out.getvalue()
-
-    def save(self, directory: str | os.PathLike[str], stem: str | None = None) -> list[Path]:
-        """Write ``<stem>.json`` and ``<stem>.csv``; each file is replaced atomically."""
-        directory = Path(directory)
-        stem = stem or f"history-{self.backend}-{self.model}"
-        paths = [directory / f"{stem}.json", directory / f"{stem}.csv"]
-        write_atomic(paths[0], json.dumps(self.to_dict(), indent=2) + "\n")
-        write_atomic(paths[1], self.to_csv())
-        return paths
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``.
-
-    A reader (or a crash) never sees half a file.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class TrainingDiverged(D2LDropError, FloatingPointError):
     """The training loss became NaN or infinite."""
 
@@ -162,15 +83,106 @@ class TrainingDiverged(D2LDropError, FloatingPointError):
 def evaluate_accuracy(net: MLP, data_iter: Iterable[tuple[Tensor, Tensor]]) -> float:
     """Accuracy of ``net`` in evaluation mode (dropout off) over ``data_iter``."""
     evaluate = net.adapter.make_eval_step(net.net)
-    return _accuracy(evaluate, data_iter)
+    return accuracy(evaluate, data_iter)
 
 
-def _accuracy(evaluate: Callable[[Tensor, Tensor], int], data_iter: Iterable) -> float:
+def accuracy(evaluate: Callable[[Any, Any], int], data_iter: Iterable[tuple[Any, Any]]) -> float:
+    """Correct predictions over the examples of ``data_iter`` (NaN if it is empty).
+
+    ``evaluate(X, y)`` returns the number of correct predictions of a batch.
+    """
     correct = total = 0
     for X, y in data_iter:
         correct += evaluate(X, y)
         total += int(y.shape[0])
     return correct / total if total else math.nan
+
+
+@dataclass
+class Run:
+    """One model in :func:`train_epochs`: its step, its evaluation and its history.
+
+    ``step(X, y)`` takes one SGD step on a batch and returns (sum of the
+    per-example losses, number of correct predictions), as the adapters'
+    ``make_train_step`` does; ``evaluate()`` returns the test accuracy.
+    """
+
+    history: History
+    step: Callable[[Any, Any], tuple[float, int]]
+    evaluate: Callable[[], float]
+
+
+@dataclass
+class _Tally:
+    """Sums over the batches of the epoch in progress, for one run."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    step_seconds: float = 0.0
+
+
+def train_epochs(
+    runs: Sequence[Run],
+    batches: Iterable[tuple[Any, Any]],
+    num_epochs: int,
+    *,
+    label: str,
+    progress: bool | None = None,
+    on_epoch: Callable[[], None] | None = None,
+) -> bool:
+    """Train every run for ``num_epochs`` on ``batches``; returns True if interrupted.
+
+    Each batch ``(X, y)`` goes to every run's step in turn (``y``'s first
+    dimension counts its examples). After each epoch every run is evaluated and
+    gets an :class:`EpochRecord`: the mean loss and the accuracy of its
+    training-mode steps, its test accuracy, and its seconds. A run is charged
+    its own steps and whatever is not a step (drawing the batches, the progress
+    bar): trained alone, that is the epoch's wall time. Then ``on_epoch()`` is
+    called (e.g. to save the histories).
+
+    Raises TrainingDiverged, with the run's history (its ``error`` set), if a
+    loss becomes NaN or infinite. Ctrl-C stops after the current step: the
+    finished epochs are kept and every history is marked ``interrupted``.
+    """
+    num_batches = len(batches) if hasattr(batches, "__len__") else None
+    try:
+        for epoch in range(1, num_epochs + 1):
+            tallies = [_Tally() for _ in runs]
+            seen = 0
+            start = time.perf_counter()
+            with Progress(f"{label} epoch {epoch}/{num_epochs}", num_batches,
+                          enabled=progress) as bar:
+                for batch, (X, y) in enumerate(batches, start=1):
+                    for run, tally in zip(runs, tallies):
+                        step_start = time.perf_counter()
+                        loss, correct = run.step(X, y)
+                        tally.step_seconds += time.perf_counter() - step_start
+                        if not math.isfinite(loss):
+                            raise TrainingDiverged(epoch, batch, loss, run.history)
+                        tally.loss_sum += loss
+                        tally.correct += correct
+                    seen += int(y.shape[0])
+                    bar.update(batch, f"loss {tallies[0].loss_sum / seen:.4f}")
+            shared = time.perf_counter() - start - sum(t.step_seconds for t in tallies)
+            tests = []
+            for run in runs:
+                eval_start = time.perf_counter()
+                tests.append((run.evaluate(), time.perf_counter() - eval_start))
+            for run, tally, (test_acc, eval_seconds) in zip(runs, tallies, tests):
+                run.history.epochs.append(EpochRecord(
+                    epoch, tally.loss_sum / seen, tally.correct / seen, test_acc,
+                    shared + tally.step_seconds, eval_seconds,
+                ))
+            if on_epoch is not None:
+                on_epoch()
+    except KeyboardInterrupt:
+        for run in runs:
+            run.history.interrupted = True
+        return True
+    except TrainingDiverged as err:
+        err.history.error = str(err)
+        raise
+    return False
 
 
 def train_ch3(
@@ -217,35 +229,8 @@ def train_ch3(
             "dropout2": net.dropout[1],
         },
     )
-    num_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
-    try:
-        for epoch in range(1, num_epochs + 1):
-            label = f"{net.backend}/{net.kind} epoch {epoch}/{num_epochs}"
-            loss_sum = 0.0
-            correct = seen = 0
-            start = time.perf_counter()
-            with Progress(label, num_batches, enabled=progress) as bar:
-                for batch, (X, y) in enumerate(train_iter, start=1):
-                    batch_loss, batch_correct = step(X, y)
-                    if not math.isfinite(batch_loss):
-                        raise TrainingDiverged(epoch, batch, batch_loss, history)
-                    loss_sum += batch_loss
-                    correct += batch_correct
-                    seen += int(y.shape[0])
-                    bar.update(batch, f"loss {loss_sum / seen:.4f}")
-            train_seconds = time.perf_counter() - start
-            start = time.perf_counter()
-            test_acc = _accuracy(evaluate, test_iter)
-            eval_seconds = time.perf_counter() - start
-            history.epochs.append(
-                EpochRecord(epoch, loss_sum / seen, correct / seen, test_acc,
-                            train_seconds, eval_seconds)
-            )
-            if on_epoch is not None:
-                on_epoch(history)
-    except KeyboardInterrupt:
-        history.interrupted = True
-    except TrainingDiverged as err:
-        history.error = str(err)
-        raise
+    run = Run(history, step, lambda: accuracy(evaluate, test_iter))
+    train_epochs([run], train_iter, num_epochs, label=f"{net.backend}/{net.kind}",
+                 progress=progress,
+                 on_epoch=None if on_epoch is None else lambda: on_epoch(history))
     return history

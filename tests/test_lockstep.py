@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from support import SELECTED_BACKENDS, require_backend, synthetic
+from support import SELECTED_BACKENDS, require_backend, require_backends, synthetic
 
 from d2ldrop import build_mlp, to_numpy
+from d2ldrop.backends.registry import BACKENDS
 from d2ldrop.cli import main
 from d2ldrop.data import Batches
 from d2ldrop.lockstep import (
@@ -53,8 +55,7 @@ def short_run(backends, kind, updater="scratch", dtype="float32", data=None, **k
                 ids=lambda pair: "-".join(pair))
 def pair(request: pytest.FixtureRequest) -> tuple[str, str]:
     """Two backends whose frameworks import (skipped like conftest's ``backend``)."""
-    for name in request.param:
-        require_backend(name)
+    require_backends(list(request.param))
     return request.param
 
 
@@ -214,20 +215,18 @@ def test_pair_of_backends_runs_in_lockstep(pair, kind, updater):
 
 
 @pytest.mark.realdata
-def test_lockstep_on_the_first_real_images(kind, real_data):
+def test_lockstep_on_the_first_real_images(kind, real_data, selected_backends):
     """Every selected backend, 320 real images, compared with numpy and each other."""
-    for name in SELECTED_BACKENDS:
-        require_backend(name)
     data = SimpleNamespace(
         train_images=real_data.train_images[:320], train_labels=real_data.train_labels[:320],
         test_images=real_data.test_images[:256], test_labels=real_data.test_labels[:256],
     )
-    result = short_run(SELECTED_BACKENDS, kind, data=data, num_epochs=2)
-    for name in SELECTED_BACKENDS:
+    result = short_run(selected_backends, kind, data=data, num_epochs=2)
+    for name in selected_backends:
         assert_matches_reference(result, name, "float32")
     assert result.agrees
     table = format_lockstep([result])
-    assert table.count(f"{kind}  ") >= 2 + len(SELECTED_BACKENDS) and "agree" in table
+    assert table.count(f"{kind}  ") >= 2 + len(selected_backends) and "agree" in table
 
 
 def test_dropout_matters_at_these_tolerances():
@@ -247,8 +246,41 @@ def test_bad_arguments(backend):
         run_lockstep("wide", [backend], small_data())
     with pytest.raises(ValueError, match="distinct backends"):
         run_lockstep("scratch", [backend, backend.upper()], small_data())
-    with pytest.raises(TypeError, match="integer seed"):
-        run_lockstep("scratch", [backend], small_data(), seed=None)
+    # The one seed rule of every command and function (d2ldrop._validate.check_seed).
+    for seed in (None, -1, 2**32, True):
+        with pytest.raises(ValueError, match=r"Expected an integer seed in \[0, 2\*\*32\)"):
+            run_lockstep("scratch", [backend], small_data(), seed=seed)
+
+
+def test_plot_styles_follow_the_order_of_the_backends(tmp_path):
+    """Curves are told apart by position, not by framework name: any backend list works."""
+    from d2ldrop.history import EpochRecord, History
+    from d2ldrop.lockstep import LockstepResult, plot_lockstep
+    from d2ldrop.lockstep.plot import _style
+
+    names = ["b1", "b2", "b3", "b4", "b5"]
+    result = LockstepResult(kind="scratch", backends=names, config={})
+    styles = [_style(result, n) for n in names]
+    assert len(set(styles[:4])) == 4 and _style(result, REFERENCE) not in styles
+    for run in [*names, REFERENCE]:
+        result.histories[run] = History(run, "scratch", epochs=[
+            EpochRecord(e, 1.0 / e, 0.5, 0.5, 1.0, 1.0) for e in (1, 2)])
+        result.step_losses[run] = [1.0, 0.9, 0.8]
+    assert plot_lockstep([result], tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_lockstep_modules_name_no_framework():
+    """Lockstep, the training loop and the reference reach frameworks only through
+    their adapters: no framework's name appears in their source."""
+    import d2ldrop.lockstep
+
+    package = Path(d2ldrop.lockstep.__file__).parent
+    others = [Path(d2ldrop.__file__).parent / f"{m}.py"
+              for m in ("training", "history", "reference", "plotting", "_progress")]
+    for path in [*package.glob("*.py"), *others]:
+        text = path.read_text(encoding="utf-8").lower()
+        for word in ("torch", "tensorflow", "mxnet", "keras", "jax"):
+            assert word not in text, f"{path.name} names {word}"
 
 
 # -- the command line --------------------------------------------------------------------
@@ -267,11 +299,10 @@ def test_lockstep_cli_writes_table_figure_and_histories(spec, tmp_path, monkeypa
     --lockstep); one backend (here in float32) is compared with numpy."""
     from d2ldrop.data import FashionMNIST
 
-    if spec == "all" and len(SELECTED_BACKENDS) < 3:
+    if spec == "all" and len(SELECTED_BACKENDS) < len(BACKENDS):
         pytest.skip("--backend all needs every backend selected")
     backends = list(SELECTED_BACKENDS) if spec == "all" else SELECTED_BACKENDS[:1]
-    for name in backends:
-        require_backend(name)
+    require_backends(backends)
     data = small_data()
     monkeypatch.setattr(
         "d2ldrop.data.load_fashion_mnist_arrays",

@@ -12,16 +12,19 @@ from support import synthetic
 
 from d2ldrop.cli import main
 from d2ldrop.data import Batches
+from d2ldrop.history import EpochRecord
 from d2ldrop.models import build_mlp
 from d2ldrop.training import (
     SGD,
     CrossEntropyLoss,
     History,
+    Run,
     TrainingDiverged,
     evaluate_accuracy,
     framework_sgd,
     sgd,
     train_ch3,
+    train_epochs,
 )
 
 KINDS = ("scratch", "concise")
@@ -121,6 +124,83 @@ def test_history_round_trip(tmp_path, backend):
     assert lines[0].startswith("backend,model,epoch,train_loss")
     assert len(lines) == 3
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_history_json_is_strict_and_reads_back_nan(tmp_path):
+    """NaN (the test accuracy of an empty test set) is written as null and read as NaN."""
+    h = History("b", "scratch", epochs=[EpochRecord(1, 0.5, 0.8, float("nan"), 1.0, 0.5)])
+    json_path, _ = h.save(tmp_path)
+    text = json_path.read_text()
+    assert "NaN" not in text and '"test_acc": null' in text
+    (r,) = History.from_dict(json.loads(text)).epochs
+    assert np.isnan(r.test_acc) and (r.epoch, r.train_loss) == (1, 0.5)
+
+
+def test_d2ldrop_exports_the_training_names():
+    import d2ldrop
+    import d2ldrop.history
+    import d2ldrop.training
+
+    assert d2ldrop.History is d2ldrop.training.History is d2ldrop.history.History
+    assert d2ldrop.training.EpochRecord is EpochRecord
+    for name in ("SGD", "sgd", "framework_sgd", "CrossEntropyLoss", "TrainingDiverged",
+                 "train_ch3", "evaluate_accuracy"):
+        assert getattr(d2ldrop, name) is getattr(d2ldrop.training, name)
+
+
+class FakeBatches:
+    """Four batches of labels (sizes 3, 3, 3, 1): what train_epochs counts examples by."""
+
+    def __len__(self):
+        return 4
+
+    def __iter__(self):
+        for n in (3, 3, 3, 1):
+            yield None, np.zeros(n)
+
+
+def fake_run(name, loss_per_example, correct_per_batch=1, test_acc=0.5, diverge_at=None):
+    calls = []
+
+    def step(X, y):
+        calls.append(len(y))
+        if diverge_at is not None and len(calls) == diverge_at:
+            return float("nan"), 0
+        return loss_per_example * len(y), correct_per_batch
+
+    return Run(History(name, "scratch"), step, lambda: test_acc), calls
+
+
+def test_train_epochs_accounts_for_each_run():
+    """Several runs on the same batches (lockstep): each gets its own sums and records."""
+    (a, calls_a), (b, calls_b) = fake_run("a", 2.0, 1, 0.25), fake_run("b", 0.5, 3, 0.75)
+    ends = []
+    interrupted = train_epochs([a, b], FakeBatches(), 2, label="test", progress=False,
+                               on_epoch=lambda: ends.append(len(a.history.epochs)))
+    assert not interrupted and ends == [1, 2]
+    assert calls_a == calls_b == [3, 3, 3, 1] * 2
+    for run, loss, acc, test in ((a, 2.0, 4 / 10, 0.25), (b, 0.5, 12 / 10, 0.75)):
+        assert [r.epoch for r in run.history.epochs] == [1, 2]
+        r = run.history.epochs[-1]
+        assert (r.train_loss, r.train_acc, r.test_acc) == (pytest.approx(loss), acc, test)
+        assert r.train_seconds > 0 and r.eval_seconds >= 0
+        assert not run.history.interrupted
+
+
+def test_train_epochs_divergence_and_interruption():
+    (a, _), (b, _) = fake_run("a", 1.0), fake_run("b", 1.0, diverge_at=6)
+    with pytest.raises(TrainingDiverged, match="epoch 2, batch 2") as info:
+        train_epochs([a, b], FakeBatches(), 3, label="test", progress=False)
+    assert info.value.history is b.history and b.history.error == str(info.value)
+    assert a.history.error is None and len(a.history.epochs) == len(b.history.epochs) == 1
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    (a, _), (b, _) = fake_run("a", 1.0), fake_run("b", 1.0)
+    assert train_epochs([a, b], FakeBatches(), 3, label="test", progress=False,
+                        on_epoch=interrupt)
+    assert a.history.interrupted and b.history.interrupted
 
 
 @pytest.mark.parametrize("bad", [dict(lr=0), dict(lr=float("nan")), dict(impl="adam")])

@@ -161,72 +161,29 @@ def _train_one(args: argparse.Namespace, backend: str, kind: str, data):
 def _run_lockstep(args: argparse.Namespace, backends: list[str], models: list[str],
                   data) -> int:
     """``--lockstep``: each model trained on every backend at once (see d2ldrop.lockstep)."""
-    import json
     import secrets
 
-    from d2ldrop.lockstep import format_lockstep, plot_lockstep, run_lockstep
-    from d2ldrop.training import TrainingDiverged, write_atomic
+    from d2ldrop.lockstep import run_and_save
 
     seed = args.seed if args.seed is not None else secrets.randbits(32)
     if args.seed is None and not args.quiet:
         print(f"lockstep: no --seed given, using --seed {seed}", flush=True)
-    results, status = [], 0
-
-    def save(res) -> None:
-        for h in res.histories.values():
-            h.config["data"] = "fashion-mnist"
-            h.save(args.out, stem=f"lockstep-{h.backend}-{h.model}")
-        done = results if any(r is res for r in results) else [*results, res]
-        write_atomic(args.out / "lockstep.json",
-                     json.dumps([r.to_dict() for r in done], indent=2) + "\n")
-
-    def on_epoch(res) -> None:
-        save(res)
-        if args.quiet:
-            return
-        d, r = res.diffs[-1], res.histories[res.backends[0]].epochs[-1]
-        line = (f"lockstep {res.kind} epoch {d.epoch}/{args.epochs}: loss {r.train_loss:.4f}, "
-                f"test acc {r.test_acc:.4f}")
-        if d.train_loss is not None:
-            line += (f"; largest difference between backends: loss {d.train_loss:.1e}, "
-                     f"train acc {100 * d.train_acc:.3f} pp, test acc {100 * d.test_acc:.3f} "
-                     f"pp, params {d.params:.1e}")
-        if d.ref_train_loss is not None:
-            line += f"; to numpy: loss {d.ref_train_loss:.1e}, params {d.ref_params:.1e}"
-        print(line, flush=True)
-
-    for kind in models:
-        try:
-            res = run_lockstep(
-                kind, backends, data, num_epochs=args.epochs, lr=args.lr,
-                batch_size=args.batch_size, dropout=(args.dropout1, args.dropout2), seed=seed,
-                updater=args.updater, dtype=args.dtype,
-                progress=False if args.quiet else None, on_epoch=on_epoch,
-            )
-        except TrainingDiverged as err:
-            print(f"d2ldrop train --lockstep: {kind}: {err}", file=sys.stderr)
-            status = 1
-            continue
-        results.append(res)
-        save(res)
-        if res.interrupted:
-            status = 130
-            break
-        if not res.agrees:
-            status = 1
-    if results:
-        title = (f"Lockstep ({args.dtype}): {', '.join(backends)} and numpy; Fashion-MNIST, "
-                 f"lr {args.lr}, batch {args.batch_size}, seed {seed}")
-        plot = plot_lockstep(results, args.out / "lockstep.png", title=title)
-        table = format_lockstep(results)
-        write_atomic(args.out / "lockstep.txt", table + "\n")
+    outcome = run_and_save(
+        models, backends, data, args.out, num_epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, dropout=(args.dropout1, args.dropout2), seed=seed,
+        updater=args.updater, dtype=args.dtype, progress=False if args.quiet else None,
+        echo=None if args.quiet else lambda line: print(line, flush=True),
+        warn=lambda message: print(f"d2ldrop train --lockstep: {message}", file=sys.stderr),
+    )
+    if outcome.table is not None:
         print()
-        print(table)
+        print(outcome.table)
         print(f"\nwrote {args.out}/ (lockstep-*.json, lockstep-*.csv, lockstep.json, "
-              f"lockstep.txt, {plot.name})")
-    if status == 130:
+              f"lockstep.txt, {outcome.plot.name})")
+    if outcome.interrupted:
         print(f"interrupted: kept the finished epochs in {args.out}", file=sys.stderr)
-    return status
+        return 130
+    return 0 if outcome.agrees else 1
 
 
 def _report(args: argparse.Namespace, histories: list) -> None:
