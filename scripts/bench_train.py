@@ -13,7 +13,7 @@ import argparse
 import statistics
 import time
 
-from d2ldrop.cli import resolve_backends
+from d2ldrop.commands._args import resolve_backends
 from d2ldrop.data import Batches, load_fashion_mnist_arrays
 from d2ldrop.models import build_mlp
 from d2ldrop.training import SGD, CrossEntropyLoss, train_ch3

@@ -232,3 +232,21 @@ def test_loading_mxnet_leaves_torch_its_threads(first):
         """
     )
     assert with_mxnet == alone
+
+
+@pytest.mark.parametrize("user", [None, "ACTIVE"])
+def test_openmp_wait_policy_is_passive_unless_the_user_chose(backend, user):
+    """Set before the first framework loads (libgomp reads it once); a user's own
+    setting is kept."""
+    env = dict(os.environ)
+    env.pop("OMP_WAIT_POLICY", None)
+    if user:
+        env["OMP_WAIT_POLICY"] = user
+    result = subprocess.run(
+        [sys.executable, "-c",
+         f"import os, d2ldrop; d2ldrop.get_adapter({backend!r}); "
+         "print(os.environ.get('OMP_WAIT_POLICY'))"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == (user or "PASSIVE")
