@@ -16,7 +16,7 @@ from d2ldrop.experiments import (
     report,
     run_experiment,
 )
-from d2ldrop.experiments.spec import form
+from d2ldrop.experiments.spec import epochs_and_seeds
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -64,8 +64,8 @@ def _check_args(args: argparse.Namespace) -> list[str]:
     names = list(NAMES) if args.name == "all" else [args.name]
     for name in names:
         try:
-            form(get_experiment(name), epochs=args.epochs, seeds=args.seeds, seed=args.seed,
-                 quick=args.quick)
+            epochs_and_seeds(get_experiment(name), epochs=args.epochs, seeds=args.seeds,
+                             seed=args.seed, quick=args.quick)
         except ValueError as err:  # the seeds run past 2**32
             parser.error(f"--seed: {err}")
     if args.out is None:

@@ -9,7 +9,7 @@ experiment continues where it stopped.
 
     from d2ldrop import experiments
 
-    result = experiments.run("dropout-grid", backend="torch", out="runs/grid", quick=True)
+    result = experiments.run("dropout-grid", out="runs/grid", quick=True)  # default backend
     print(experiments.report(result))      # the table, as `d2ldrop experiment` prints it
     result.rows[0].metrics["test_acc"]      # Summary(mean, sd, ci95, n)
 

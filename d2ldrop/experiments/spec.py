@@ -178,8 +178,9 @@ class Row:
         return max((s.n for s in self.metrics.values()), default=0)
 
 
-def form(experiment: Experiment, *, epochs: int | None = None, seeds: int | None = None,
-         seed: int = 0, quick: bool = False) -> tuple[int, tuple[int, ...]]:
+def epochs_and_seeds(experiment: Experiment, *, epochs: int | None = None,
+                     seeds: int | None = None, seed: int = 0,
+                     quick: bool = False) -> tuple[int, tuple[int, ...]]:
     """Epochs and seeds of the quick or full form, ``epochs`` / ``seeds`` overriding them.
 
     ValueError for a count below 1 or a seed range outside [0, 2**32). Imports
@@ -204,7 +205,8 @@ def make_settings(experiment: Experiment, backend: str | None = None, *,
     The backend is resolved (and its framework imported) here, so a missing
     framework fails before any data is read.
     """
-    epochs, seed_list = form(experiment, epochs=epochs, seeds=seeds, seed=seed, quick=quick)
+    epochs, seed_list = epochs_and_seeds(experiment, epochs=epochs, seeds=seeds, seed=seed,
+                                         quick=quick)
     return Settings(
         backend=get_adapter(backend).name, epochs=epochs, seeds=seed_list, quick=quick,
         train_size=QUICK_TRAIN if quick else None, test_size=QUICK_TEST if quick else None,
