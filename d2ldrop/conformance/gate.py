@@ -71,6 +71,57 @@ class Comparison:
         })
 
 
+def _stat_failures(s: DropoutStats) -> list[str]:
+    """One line per failed check of ``s``."""
+    lines = []
+    for check in s.failures:
+        c = s.checks[check]
+        lines.append(
+            f"{s.backend} {s.impl} p={s.p}: {c.title} out of bound "
+            f"({c.value:.6g} not in [{c.low:.6g}, {c.high:.6g}])"
+            if c.kind == "bound"
+            else f"{s.backend} {s.impl} p={s.p}: {c.title} failed ({c.detail})"
+        )
+    return lines
+
+
+@dataclass
+class _EdgeVerdicts:
+    disagreements: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    documented: list[str] = field(default_factory=list)
+    undocumented: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def _judge_edges(edges: Sequence[EdgeOutcome]) -> _EdgeVerdicts:
+    """Scratch rows must agree and be as specified; builtin rows are only sorted."""
+    v = _EdgeVerdicts()
+    for case in EDGE_CASE_IDS:
+        rows = [e for e in edges if e.case == case and e.impl == "scratch"]
+        if len({e.signature for e in rows}) > 1:
+            v.disagreements.append(case)
+            v.failures.append(
+                f"scratch edge case {case}: backends disagree ("
+                + "; ".join(f"{e.backend}: {e.label} {e.message}".strip() for e in rows) + ")"
+            )
+        for e in rows:
+            if not e.as_expected:
+                v.unexpected.append(f"{e.backend}:{case}")
+                v.failures.append(
+                    f"scratch edge case {case} on {e.backend}: {e.label} "
+                    f"(expected {e.expected}) {e.message}".strip()
+                )
+        for e in edges:
+            if e.case != case or e.impl != "builtin":
+                continue
+            if not e.as_expected:
+                v.undocumented.append(f"{e.backend}:{case}")
+            elif e.label != SCRATCH_EXPECTED[case]:
+                v.documented.append(f"{e.backend}:{case}")
+    return v
+
+
 def compare(
     backends: Sequence[str] | None = None,
     impls: Sequence[str] = IMPLS,
@@ -111,43 +162,13 @@ def compare(
             for p in p_list:
                 s = dropout_stats(name, impl, p, size=size, seed=seed, z=z)
                 stats.append(s)
-                for check in s.failures:
-                    c = s.checks[check]
-                    failures.append(
-                        f"{name} {impl} p={p}: {c.title} out of bound "
-                        f"({c.value:.6g} not in [{c.low:.6g}, {c.high:.6g}])"
-                        if c.kind == "bound"
-                        else f"{name} {impl} p={p}: {c.title} failed ({c.detail})"
-                    )
+                failures += _stat_failures(s)
             edges.extend(edge_cases(name, impl, seed=seed))
-
-    disagree, unexpected, documented, undocumented = [], [], [], []
-    for case in EDGE_CASE_IDS:
-        rows = [e for e in edges if e.case == case and e.impl == "scratch"]
-        if len({e.signature for e in rows}) > 1:
-            disagree.append(case)
-            failures.append(
-                f"scratch edge case {case}: backends disagree ("
-                + "; ".join(f"{e.backend}: {e.label} {e.message}".strip() for e in rows) + ")"
-            )
-        for e in rows:
-            if not e.as_expected:
-                unexpected.append(f"{e.backend}:{case}")
-                failures.append(
-                    f"scratch edge case {case} on {e.backend}: {e.label} "
-                    f"(expected {e.expected}) {e.message}".strip()
-                )
-        for e in edges:
-            if e.case != case or e.impl != "builtin":
-                continue
-            if not e.as_expected:
-                undocumented.append(f"{e.backend}:{case}")
-            elif e.label != SCRATCH_EXPECTED[case]:
-                documented.append(f"{e.backend}:{case}")
+    v = _judge_edges(edges)
     return Comparison(
         backends=run, impls=impl_list, ps=p_list, size=size, seed=seed, z=float(z),
         alpha=two_sided_alpha(z), skipped=skipped, stats=stats, edges=edges,
-        scratch_disagreements=disagree, scratch_unexpected=unexpected,
-        documented_differences=documented, undocumented_differences=undocumented,
-        failures=failures,
+        scratch_disagreements=v.disagreements, scratch_unexpected=v.unexpected,
+        documented_differences=v.documented, undocumented_differences=v.undocumented,
+        failures=failures + v.failures,
     )
