@@ -135,15 +135,18 @@ def train_epochs(
     Each batch ``(X, y)`` goes to every run's step in turn (``y``'s first
     dimension counts its examples). After each epoch every run is evaluated and
     gets an :class:`EpochRecord`: the mean loss and the accuracy of its
-    training-mode steps, its test accuracy, and its seconds. A run is charged
-    its own steps and whatever is not a step (drawing the batches, the progress
-    bar): trained alone, that is the epoch's wall time. Then ``on_epoch()`` is
-    called (e.g. to save the histories).
+    training-mode steps, its test accuracy, and its seconds. The epoch's wall
+    time is shared out: each run is charged its own steps and an equal part of
+    the rest (drawing the batches, the progress bar), so a run trained alone is
+    charged the whole epoch. Then ``on_epoch()`` is called (e.g. to save the
+    histories).
 
     Raises TrainingDiverged, with the run's history (its ``error`` set), if a
     loss becomes NaN or infinite. Ctrl-C stops after the current step: the
     finished epochs are kept and every history is marked ``interrupted``.
     """
+    if not runs:
+        raise ValueError("Expected one or more runs to train. Received: none")
     num_batches = len(batches) if hasattr(batches, "__len__") else None
     try:
         for epoch in range(1, num_epochs + 1):
@@ -163,7 +166,8 @@ def train_epochs(
                         tally.correct += correct
                     seen += int(y.shape[0])
                     bar.update(batch, f"loss {tallies[0].loss_sum / seen:.4f}")
-            shared = time.perf_counter() - start - sum(t.step_seconds for t in tallies)
+            wall = time.perf_counter() - start
+            shared = (wall - sum(t.step_seconds for t in tallies)) / len(runs)
             tests = []
             for run in runs:
                 eval_start = time.perf_counter()

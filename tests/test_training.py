@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -149,13 +150,20 @@ def test_d2ldrop_exports_the_training_names():
 
 
 class FakeBatches:
-    """Four batches of labels (sizes 3, 3, 3, 1): what train_epochs counts examples by."""
+    """Four batches of labels (sizes 3, 3, 3, 1): what train_epochs counts examples by.
+
+    Each takes ``delay`` seconds to draw (time that no run's step spends).
+    """
+
+    def __init__(self, delay=0.0):
+        self.delay = delay
 
     def __len__(self):
         return 4
 
     def __iter__(self):
         for n in (3, 3, 3, 1):
+            time.sleep(self.delay)
             yield None, np.zeros(n)
 
 
@@ -185,6 +193,20 @@ def test_train_epochs_accounts_for_each_run():
         assert (r.train_loss, r.train_acc, r.test_acc) == (pytest.approx(loss), acc, test)
         assert r.train_seconds > 0 and r.eval_seconds >= 0
         assert not run.history.interrupted
+
+
+def test_train_epochs_shares_out_the_time_between_steps():
+    """The time no step spends (here drawing batches: 4 x 20 ms) is split between the
+    runs, so that their seconds add up to the epoch's wall time."""
+    (a, _), (b, _) = fake_run("a", 1.0), fake_run("b", 1.0)
+    start = time.perf_counter()
+    train_epochs([a, b], FakeBatches(delay=0.02), 1, label="test", progress=False)
+    wall = time.perf_counter() - start
+    ra, rb = a.history.epochs[0], b.history.epochs[0]
+    assert 0.04 <= ra.train_seconds and 0.04 <= rb.train_seconds
+    assert ra.train_seconds + rb.train_seconds <= wall
+    with pytest.raises(ValueError, match="one or more runs"):
+        train_epochs([], FakeBatches(), 1, label="test", progress=False)
 
 
 def test_train_epochs_divergence_and_interruption():

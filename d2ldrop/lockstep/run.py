@@ -120,8 +120,8 @@ class _Lockstep:
     def __init__(self, result: LockstepResult, nets: dict[str, MLP], data: Any,
                  batch_size: int, seed: int, updater: SGD, ref: ReferenceMLP | None,
                  dtype: str) -> None:
-        self.result, self.nets, self.ref, self.lr, self.dtype = (
-            result, nets, ref, updater.lr, dtype)
+        self.result, self.nets, self.ref = result, nets, ref
+        self.lr, self.dtype = updater.lr, dtype
         self.backends = list(nets)
         first = nets[self.backends[0]]
         self.dropout, self.widths = first.dropout, (first.sizes[1], first.sizes[2])
@@ -161,8 +161,8 @@ class _Lockstep:
         return runs
 
     def _backend_run(self, b: str) -> Run:
-        adapter, step, losses = self.nets[b].adapter, self.steps[b], self.result.step_losses[b]
-        evaluate = self.evals[b]
+        adapter, step, evaluate = self.nets[b].adapter, self.steps[b], self.evals[b]
+        losses = self.result.step_losses[b]
 
         def run_step(inputs: Inputs, y0: np.ndarray) -> tuple[float, int]:
             pairs, masks = inputs
