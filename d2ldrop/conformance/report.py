@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
+from d2ldrop._text import table
 from d2ldrop.backends.quirks import quirks_of
 from d2ldrop.conformance.bounds import two_sided_alpha
 from d2ldrop.conformance.checks import Check
@@ -41,22 +42,6 @@ CHECK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("layer_train", "train"),
     ("layer_seed", "lseed"),
 )
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], gap: str = "  ") -> str:
-    """A plain-text table; a cell may hold several lines separated by newlines."""
-    split = [[str(c).split("\n") for c in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in split:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], *(len(line) for line in cell))
-    out = [gap.join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    for row in split:
-        height = max(len(cell) for cell in row)
-        for k in range(height):
-            parts = [(cell[k] if k < len(cell) else "").ljust(w) for cell, w in zip(row, widths)]
-            out.append(gap.join(parts).rstrip())
-    return "\n".join(out)
 
 
 def cell(check: Check) -> str:
@@ -96,7 +81,7 @@ def bounds_table(results: Sequence[DropoutStats]) -> str:
                 continue
             rows.append([f"{r.p:g}", c.title, f"{c.expected:.6g}",
                          f"[{c.low:.6g}, {c.high:.6g}]", c.bound])
-    return format_table(["p", "statistic", "expected", "accepted", "bound"], rows)
+    return table(["p", "statistic", "expected", "accepted", "bound"], rows)
 
 
 def render_stats(results: Sequence[DropoutStats]) -> str:
@@ -122,7 +107,7 @@ def render_stats(results: Sequence[DropoutStats]) -> str:
     parts = [
         header_line(first.n, first.shape, first.dtype, first.seed, first.z, checks),
         "",
-        format_table(head, rows),
+        table(head, rows),
         "",
         textwrap.fill(ABOUT_CELLS, width=100),
         textwrap.fill(COLUMN_HELP, width=100),
@@ -160,7 +145,7 @@ def _statistics_table(result: Comparison) -> str:
             if all(c == "-" for c in " ".join(row[2:]).split()):
                 continue  # not applicable to this implementation anywhere
             rows.append(row)
-    return format_table(["impl", "statistic", *result.backends], rows)
+    return table(["impl", "statistic", *result.backends], rows)
 
 
 class _Notes:
@@ -203,7 +188,7 @@ def _edge_table(result: Comparison, impl: str, notes: _Notes) -> str:
     head = ["case", *(["specified"] if impl == "scratch" else []), *result.backends]
     if impl == "scratch":
         head.append("backends")
-    return format_table(head, rows)
+    return table(head, rows)
 
 
 def _edge_sections(result: Comparison) -> list[str]:
