@@ -34,7 +34,7 @@ from d2ldrop import data
 from d2ldrop.cli import main
 from d2ldrop.data import download as dl
 from d2ldrop.data import files, lookup
-from d2ldrop.errors import DataError
+from d2ldrop.errors import DataError, DataPathError, UsageError
 
 N_TRAIN, N_TEST = 50, 20
 NAMES = [spec.name for spec in data.FILES]
@@ -287,6 +287,84 @@ def test_directories_and_dangling_links_are_missing_files(tiny, tmp_path):
         data.load_fashion_mnist_arrays(data_dir=directory)
 
 
+# -- messages that say what is wrong (issue 17, defect 8) ------------------------------
+
+
+def labels_with_images_magic(raw: bytes) -> bytes:
+    """A labels file whose magic number was changed to the images' one (0x00000803)."""
+    return raw[:3] + b"\x03" + raw[4:]
+
+
+def no_absurd_number(message: str) -> bool:
+    """No number of 13 or more digits: nothing computed from impossible sizes."""
+    return not any(len(word) >= 13 for word in "".join(
+        c if c.isdigit() else " " for c in message).split())
+
+
+@pytest.mark.parametrize(
+    "name, damage, words",
+    [
+        ("train-labels-idx1-ubyte", labels_with_images_magic,
+         "0x00000803: this is an images file (uint8, 3 dimensions), expected labels "
+         "(magic 0x00000801, uint8, 1 dimension)"),
+        ("t10k-images-idx3-ubyte", lambda raw: idx_bytes(np.zeros(N_TEST, np.uint8)),
+         "0x00000801: this is a labels file (uint8, 1 dimension), expected images "
+         "(magic 0x00000803, uint8, 3 dimensions)"),
+        ("t10k-labels-idx1-ubyte", lambda raw: idx_bytes(np.zeros((N_TEST, 2), np.uint8)),
+         "0x00000802 (uint8, 2 dimensions), expected labels (magic 0x00000801, uint8, "
+         "1 dimension)"),
+    ],
+    ids=["images magic in a labels file", "labels in the images slot", "2-d in a labels slot"],
+)
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "uncompressed"])
+def test_a_file_of_the_wrong_kind_says_so(name, damage, words, compress, tiny, tmp_path):
+    directory = tiny.write(tmp_path / "d", compress=compress)
+    path = directory / (f"{name}.gz" if compress else name)
+    raw = damage(tiny.raw[name])
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    with pytest.raises(DataError) as info:
+        data.load_fashion_mnist_arrays(data_dir=directory)
+    message = str(info.value)
+    assert f"{path}: wrong magic number" in message and words in message
+    assert "truncated" not in message and no_absurd_number(message)
+
+
+def test_impossible_sizes_are_checked_against_the_file_before_use(tiny, tmp_path):
+    # Decoded without knowing the kind (read_idx), the labels bytes become two
+    # dimensions: 50 x 66051 x 67438087 elements claimed in a 42-byte payload.
+    path = tmp_path / "labels-as-images"
+    path.write_bytes(labels_with_images_magic(tiny.raw["train-labels-idx1-ubyte"]))
+    with pytest.raises(DataError) as info:
+        data.read_idx(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert "50x66051x67438087" in message and "67438087 uint8 elements alone" in message
+    assert "its 42 bytes of data" in message
+    assert "cannot be true" in message and no_absurd_number(message)
+    header = bytes([0, 0, 8, 3]) + struct.pack(">3I", 2**32 - 1, 2**32 - 1, 2**32 - 1)
+    with pytest.raises(DataError, match="cannot be true") as info:
+        data.parse_idx(header + b"\0" * 10, "huge")
+    assert no_absurd_number(str(info.value))
+    # A plausible claim that the file falls short of is a truncation, said as before.
+    with pytest.raises(DataError, match="truncated: the header says 2x3x4 uint8 \\(24 bytes"):
+        data.parse_idx(idx_bytes(np.zeros((2, 3, 4), np.uint8))[:-1])
+
+
+@pytest.mark.parametrize("file_name", ["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"])
+def test_an_empty_file_says_empty(file_name, tiny, tmp_path):
+    directory = tiny.write(tmp_path / "d", skip=("train-images-idx3-ubyte",))
+    path = directory / file_name
+    path.write_bytes(b"")
+    with pytest.raises(DataError) as info:
+        data.load_fashion_mnist_arrays(data_dir=directory)
+    assert f"{path}: empty file (0 bytes)" in str(info.value)
+    assert "starts with 0x" not in str(info.value)
+    with pytest.raises(DataError, match=r"empty file \(0 bytes\)"):
+        data.read_idx(path)
+    with pytest.raises(DataError, match=r"src: no IDX data \(0 bytes\)"):
+        data.parse_idx(b"", "src")
+
+
 # -- what is loaded -------------------------------------------------------------------
 
 
@@ -363,13 +441,23 @@ def test_lookup_order(tiny, tmp_path, monkeypatch):
 
 
 def test_a_bad_earlier_place_is_skipped_with_a_warning(tiny, tmp_path):
+    # Issue 17, defect 9: this was the fallback from a named directory (a bad one,
+    # a mistyped one) to the cache, with a warning. A named directory is now used
+    # or refused; only the implicit places (cache, then system) are skipped.
     cache = tiny.write(data.cache_dir())
     bad = tiny.write(tmp_path / "bad")
     (bad / "train-images-idx3-ubyte.gz").write_bytes(b"junk")
-    with pytest.warns(data.DataWarning, match="train-images-idx3-ubyte.gz: not gzip"):
-        assert data.find_fashion_mnist(bad) == cache
-    with pytest.warns(data.DataWarning, match="no such directory"):
-        assert data.find_fashion_mnist(tmp_path / "typo") == cache
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataPathError, match="train-images-idx3-ubyte.gz: not gzip"):
+            data.find_fashion_mnist(bad)
+        with pytest.raises(DataPathError, match="no such directory"):
+            data.find_fashion_mnist(tmp_path / "typo")
+    (cache / "train-images-idx3-ubyte.gz").write_bytes(b"junk")
+    system = tiny.write(lookup.SYSTEM_DIR)
+    with pytest.warns(data.DataWarning, match="train-images-idx3-ubyte.gz: not gzip") as record:
+        assert data.find_fashion_mnist() == system
+    assert len(record) == 1 and "skipped user cache" in str(record[0].message)
 
 
 def test_later_places_are_not_examined(tiny, tmp_path, monkeypatch):
@@ -384,15 +472,147 @@ def test_later_places_are_not_examined(tiny, tmp_path, monkeypatch):
         assert data.find_fashion_mnist(good) == good
 
 
+# -- a directory the user names is used or refused (issue 17, defect 9) ------------------
+
+
+def named(source: str, directory: Path) -> str:
+    return f"{source} {directory}: "
+
+
+def test_a_mistyped_data_dir_is_refused_not_replaced(tiny, tmp_path):
+    tiny.write(data.cache_dir())  # a good copy that must not be used instead
+    typo = tmp_path / "typo"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataPathError) as info:
+            data.load_fashion_mnist_arrays(data_dir=typo)
+    message = str(info.value)
+    assert message.startswith(named("data_dir (--data-dir)", typo) + "no such directory")
+    assert "--download" in message
+    assert isinstance(info.value, DataError) and isinstance(info.value, UsageError)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    with pytest.raises(DataPathError, match="a-file: not a directory"):
+        data.find_fashion_mnist(a_file)
+
+
+def test_a_broken_data_dir_is_refused_naming_each_file(tiny, tmp_path):
+    tiny.write(data.cache_dir())
+    broken = tiny.write(tmp_path / "broken", skip=("t10k-labels-idx1-ubyte",))
+    bad = broken / "train-labels-idx1-ubyte.gz"
+    bad.write_bytes(gzip.compress(labels_with_images_magic(tiny.raw["train-labels-idx1-ubyte"])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataPathError) as info:
+            data.find_fashion_mnist(broken)
+    message = str(info.value)
+    assert message.startswith(named("data_dir (--data-dir)", broken))
+    assert "missing t10k-labels-idx1-ubyte" in message
+    assert f"{bad}: wrong magic number 0x00000803: this is an images file" in message
+    assert "\n" not in message  # one line on the command line
+
+
+def test_a_broken_environment_directory_is_refused(tiny, tmp_path, monkeypatch):
+    tiny.write(data.cache_dir())
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(DataPathError) as info:
+        data.load_fashion_mnist_arrays()
+    assert str(info.value).startswith(
+        named("$D2LDROP_DATA_DIR", tmp_path / "nowhere") + "no such directory"
+    )
+    # A named data_dir takes the environment's place: the environment is not consulted.
+    good = tiny.write(tmp_path / "good")
+    assert data.find_fashion_mnist(good) == good
+    with pytest.raises(DataPathError, match="data_dir .* no such directory"):
+        data.find_fashion_mnist(tmp_path / "typo")
+
+
+def test_download_fills_a_named_directory_but_never_overwrites_it(tiny, tmp_path, monkeypatch):
+    opener = FakeOpener(serve_all(tiny))
+    monkeypatch.setattr(dl, "_open_url", opener)
+    partial = tiny.write(tmp_path / "partial", skip=("t10k-labels-idx1-ubyte",))
+    assert data.find_fashion_mnist(partial, download=True) == partial
+    assert opener.calls == [url("t10k-labels-idx1-ubyte")]
+    assert not data.cache_dir().exists()
+    fresh = tmp_path / "new" / "fmnist"
+    np.testing.assert_array_equal(
+        data.load_fashion_mnist_arrays(data_dir=fresh, download=True).test_labels,
+        tiny.arrays.test_labels,
+    )
+    assert sorted(listing(fresh)) == sorted(f"{n}.gz" for n in NAMES)
+    # A present file that does not verify is the user's: refused, not overwritten.
+    broken = tiny.write(tmp_path / "broken", skip=("train-images-idx3-ubyte",))
+    (broken / "t10k-images-idx3-ubyte.gz").write_bytes(b"someone else's file")
+    before, calls = listing(broken), len(opener.calls)
+    with pytest.raises(DataPathError, match="not gzip data.*not overwritten"):
+        data.find_fashion_mnist(broken, download=True)
+    assert listing(broken) == before and len(opener.calls) == calls
+    # A path that cannot be a directory is the user's to fix, not a network problem.
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(DataPathError, match="a-file: not a directory"):
+        data.find_fashion_mnist(tmp_path / "a-file", download=True)
+    with pytest.raises(DataPathError, match="a-file/sub: cannot create"):
+        data.find_fashion_mnist(tmp_path / "a-file" / "sub", download=True)
+    assert len(opener.calls) == calls
+
+
+def test_cli_a_broken_named_directory_shows_each_file_and_exits_2(
+    tiny, tmp_path, capsys, monkeypatch
+):
+    tiny.write(data.cache_dir())
+    broken = tiny.write(tmp_path / "broken", skip=("t10k-labels-idx1-ubyte",))
+    (broken / "train-images-idx3-ubyte.gz").write_bytes(b"junk")
+    assert main(["data", "--data-dir", str(broken)]) == 2
+    captured = capsys.readouterr()
+    assert "BAD train-images-idx3-ubyte.gz: not gzip data" in captured.out
+    assert "ok  train-labels-idx1-ubyte.gz: sha256 ok" in captured.out
+    assert "--  t10k-labels-idx1-ubyte: missing" in captured.out
+    assert "Using" not in captured.out
+    assert f"d2ldrop data: error: data_dir (--data-dir) {broken}: " in captured.err
+    # --download fetches what is missing but never overwrites a file that is there.
+    opener = FakeOpener(serve_all(tiny))
+    monkeypatch.setattr(dl, "_open_url", opener)
+    before = listing(broken)
+    assert main(["data", "--data-dir", str(broken), "--download"]) == 2
+    assert "not overwritten" in capsys.readouterr().err
+    assert listing(broken) == before and opener.calls == []
+    (broken / "train-images-idx3-ubyte.gz").unlink()
+    assert main(["data", "--data-dir", str(broken), "--download"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Fashion-MNIST is in {broken}\n") and f"Using {broken}" in out
+    assert sorted(opener.calls) == sorted(
+        [url("train-images-idx3-ubyte"), url("t10k-labels-idx1-ubyte")]
+    )
+
+
+def test_cli_a_data_error_for_a_named_path_exits_2(selected_backends, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["experiment", "weight-decay", "--backend", selected_backends[0], "--quick",
+              "--data-dir", str(tmp_path / "typo"), "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert f"{tmp_path / 'typo'}: no such directory" in capsys.readouterr().err
+
+
 def test_nothing_found_lists_every_place_and_every_fix(tmp_path, monkeypatch):
+    # Issue 17, defect 9: a named directory (data_dir=, then $D2LDROP_DATA_DIR) used
+    # to be one more place tried; now each is refused on its own, and only without
+    # one are the implicit places listed.
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "from-env"))
     lookup.SYSTEM_DIR.mkdir()
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataPathError) as from_arg:
         data.load_fashion_mnist_arrays(data_dir=tmp_path / "arg")
+    with pytest.raises(DataPathError) as from_env:
+        data.load_fashion_mnist_arrays()
+    monkeypatch.delenv(data.DATA_DIR_ENV)
+    with pytest.raises(DataError) as info:
+        data.load_fashion_mnist_arrays()
+    assert f"data_dir (--data-dir) {tmp_path / 'arg'}: no such directory" in str(from_arg.value)
+    assert f"$D2LDROP_DATA_DIR {tmp_path / 'from-env'}: no such directory" in str(
+        from_env.value
+    )
     message = str(info.value)
     for expected in (
-        f"data_dir (--data-dir) {tmp_path / 'arg'}: no such directory",
-        f"$D2LDROP_DATA_DIR {tmp_path / 'from-env'}: no such directory",
+        "$D2LDROP_DATA_DIR: not set",
         f"user cache {data.cache_dir()}: no such directory",
         f"system {lookup.SYSTEM_DIR}: missing train-images-idx3-ubyte",
         "download: not attempted (download=False)",
@@ -403,7 +623,7 @@ def test_nothing_found_lists_every_place_and_every_fix(tmp_path, monkeypatch):
         "download=True",
     ):
         assert expected in message
-    assert isinstance(info.value, ValueError)
+    assert all(isinstance(e.value, ValueError) for e in (info, from_arg, from_env))
 
 
 def test_inspect_reports_each_file(tiny, tiny_dir):
@@ -757,7 +977,15 @@ def test_cli_reports_where_and_each_checksum(tiny_dir, capsys):
 
 
 def test_cli_not_found(tmp_path, capsys):
-    assert main(["data", "--data-dir", str(tmp_path / "none")]) == 1
+    # Issue 17, defect 9: a missing --data-dir was "not found" (exit 1) like an empty
+    # machine; now it is refused (exit 2), and exit 1 is for nothing named, nothing found.
+    assert main(["data", "--data-dir", str(tmp_path / "none")]) == 2
+    captured = capsys.readouterr()
+    assert "no such directory" in captured.out
+    assert (f"d2ldrop data: error: data_dir (--data-dir) {tmp_path / 'none'}: no such "
+            "directory") in captured.err
+    assert "--download" in captured.err
+    assert main(["data"]) == 1
     captured = capsys.readouterr()
     assert "no such directory" in captured.out
     assert "apt-get install dataset-fashion-mnist" in captured.err

@@ -12,6 +12,7 @@ import pytest
 
 import d2ldrop
 from d2ldrop import data
+from d2ldrop.errors import DataPathError
 
 pytestmark = pytest.mark.realdata
 
@@ -98,3 +99,29 @@ def test_resize_64(real):
     assert resized.train_labels is real.train_labels
     # Bilinear interpolation keeps the mean brightness (up to border effects).
     assert resized.train_images.mean() / 255 == pytest.approx(0.2860, abs=2e-3)
+
+
+def test_real_labels_with_the_images_magic_say_so(real, tmp_path):
+    """Issue 17, defect 8, as found: not "truncated ... 1203725677686120000 bytes"."""
+    source = data.find_fashion_mnist()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for spec in data.FILES:
+        original = next(p for p in (source / f"{spec.name}.gz", source / spec.name) if p.exists())
+        (copy / original.name).symlink_to(original)
+    name = "train-labels-idx1-ubyte"
+    raw = data.read_idx(next(copy.glob(f"{name}*"))).tobytes()
+    header = b"\x00\x00\x08\x03" + (60000).to_bytes(4, "big")  # the images' magic number
+    for old in copy.glob(f"{name}*"):
+        old.unlink()
+    (copy / name).write_bytes(header + raw)
+    with pytest.raises(DataPathError) as info:
+        data.load_fashion_mnist_arrays(data_dir=copy)
+    message = str(info.value)
+    assert f"{copy / name}: wrong magic number 0x00000803: this is an images file" in message
+    assert "expected labels (magic 0x00000801, uint8, 1 dimension)" in message
+    assert "1203725677686120000" not in message and "truncated" not in message
+    with pytest.raises(data.DataError) as info:
+        data.read_idx(copy / name)
+    assert "60000x150994947x132866 cannot be true" in str(info.value)
+    assert "1203725677686120000" not in str(info.value)

@@ -1,14 +1,22 @@
 """Fashion-MNIST: find, verify, decode and batch the data set, for every backend.
 
-Where the four files come from, first match wins. A place is used only when all
-four files are there, decode, and match their checksums:
+Where the four files come from (details in :mod:`~d2ldrop.data.lookup`). A place
+is usable when all four files are there, decode to the right kind (images: magic
+0x00000803, 3 dimensions; labels: 0x00000801, 1 dimension), match their checksums
+and agree with each other:
 
-1. the ``data_dir=`` argument (CLI ``--data-dir``), then ``$D2LDROP_DATA_DIR``;
-2. the user cache, :func:`cache_dir` (``$XDG_CACHE_HOME/d2ldrop/fashion-mnist``,
-   by default ``~/.cache/d2ldrop/fashion-mnist``);
-3. :data:`SYSTEM_DIR`, where Debian's package ``dataset-fashion-mnist`` puts them;
-4. only when asked (``download=True``, ``d2ldrop data --download``): the upstream
-   mirrors, into the user cache.
+1. a directory the user names, ``data_dir=`` (CLI ``--data-dir``), else
+   ``$D2LDROP_DATA_DIR``: used as it is, or refused with
+   :class:`~d2ldrop.errors.DataPathError` naming each bad or missing file; no other
+   place replaces it. With ``download=True`` its missing files are fetched into
+   it; a file there that is unusable is never overwritten;
+2. only when nothing is named: the user cache, :func:`cache_dir`
+   (``$XDG_CACHE_HOME/d2ldrop/fashion-mnist``, by default
+   ``~/.cache/d2ldrop/fashion-mnist``), then :data:`SYSTEM_DIR`, where Debian's
+   package ``dataset-fashion-mnist`` puts them; a broken one is skipped with a
+   :class:`DataWarning`;
+3. only when asked (``download=True``, ``d2ldrop data --download``) and nothing is
+   named: the upstream mirrors, into the user cache.
 
 Each file may be stored as ``name.gz`` or as the uncompressed ``name``. The
 checksums are of the decoded IDX bytes: upstream's ``.gz`` files and Debian's
@@ -55,7 +63,7 @@ from d2ldrop.data.files import (
     FileSpec,
     cache_dir,
 )
-from d2ldrop.data.idx import PathLike, parse_idx, read_idx
+from d2ldrop.data.idx import IMAGES, KINDS, LABELS, IdxKind, PathLike, parse_idx, read_idx
 from d2ldrop.data.lookup import (
     DATA_DIR_ENV,
     DEBIAN_PACKAGE,
@@ -66,10 +74,11 @@ from d2ldrop.data.lookup import (
     find_fashion_mnist,
     format_places,
     inspect_fashion_mnist,
+    named_place_error,
     ways_to_get_it,
 )
 from d2ldrop.data.transforms import resize_images
-from d2ldrop.errors import DataError
+from d2ldrop.errors import DataError, DataPathError
 
 __all__ = [
     "BACKOFF_S",
@@ -77,6 +86,9 @@ __all__ = [
     "DATA_DIR_ENV",
     "DEBIAN_PACKAGE",
     "FILES",
+    "IMAGES",
+    "KINDS",
+    "LABELS",
     "MIRRORS",
     "NUM_CLASSES",
     "RETRIES",
@@ -86,10 +98,12 @@ __all__ = [
     "TIMEOUT_S",
     "Batches",
     "DataError",
+    "DataPathError",
     "DataWarning",
     "FashionMNIST",
     "FileSpec",
     "FileStatus",
+    "IdxKind",
     "Location",
     "PathLike",
     "Tensor",
@@ -100,6 +114,7 @@ __all__ = [
     "inspect_fashion_mnist",
     "load_data_fashion_mnist",
     "load_fashion_mnist_arrays",
+    "named_place_error",
     "parse_idx",
     "read_idx",
     "resize_images",

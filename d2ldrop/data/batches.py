@@ -33,8 +33,11 @@ def load_fashion_mnist_arrays(
 
     ``(train_images, train_labels, test_images, test_labels)`` with images
     ``(N, H, W)`` (28x28 unless ``resize``) and labels ``(N,)``. Found as described
-    in :mod:`d2ldrop.data.lookup`; ``download=True`` allows fetching into the user
-    cache when no local copy verifies. Raises :class:`DataError` if nothing is usable.
+    in :mod:`d2ldrop.data.lookup`: a directory named by ``data_dir`` (or
+    ``$D2LDROP_DATA_DIR``) is used or refused (:class:`~d2ldrop.errors.DataPathError`);
+    ``download=True`` allows fetching its missing files into it, or, when nothing is
+    named, into the user cache when no local copy verifies. Raises
+    :class:`DataError` if nothing is usable.
     """
     size = None if resize is None else _check_size(resize)
     _, data = _find(data_dir, download, progress)

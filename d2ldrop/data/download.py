@@ -56,18 +56,22 @@ class _IncompleteDownload(OSError):
     pass
 
 
+class _Uncreatable(DataError):
+    """The target directory cannot be created (a path problem, not a network one)."""
+
+
 def _transient_http(err: Exception) -> bool:
     code = getattr(err, "code", None)
     return code is None or code in (408, 425, 429) or code >= 500
 
 
 def _fetch(url: str, spec: FileSpec, directory: Path, progress: bool) -> None:
-    """Download ``url`` to a temporary file beside the cache and move it in once verified."""
+    """Download ``url`` to a temporary file beside its target and move it in once verified."""
     import urllib.request
 
     target = directory / f"{spec.name}.gz"
     # Whatever stops us (an error, Ctrl-C), atomic_path removes the temporary file,
-    # so the cache keeps what it had.
+    # so the directory keeps what it had.
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as out:
             request = urllib.request.Request(url, headers={"User-Agent": f"d2ldrop/{__version__}"})
@@ -112,7 +116,7 @@ def _download_one(spec: FileSpec, directory: Path, progress: bool) -> None:
             if attempt < RETRIES:
                 _sleep(BACKOFF_S * 2 ** (attempt - 1))
     raise DataError(
-        f"could not download {spec.name}.gz (the cache {directory} is unchanged):\n"
+        f"could not download {spec.name}.gz ({directory} is unchanged):\n"
         + "\n".join(f"  {e}" for e in errors)
     )
 
@@ -122,9 +126,11 @@ def download_fashion_mnist(
 ) -> Path:
     """Download the files that ``directory`` (default: :func:`cache_dir`) lacks.
 
-    Files already there that verify are kept. Each download goes to a temporary
-    file, is decoded and checked against its sha256, and only then is moved in;
-    a failed, corrupt or interrupted download leaves the directory as it was.
+    Files already there that verify are kept, others are replaced (the lookup
+    never asks this of a directory the user named that holds unusable files).
+    Each download goes to a temporary file, is decoded and checked against its
+    sha256, and only then is moved in; a failed, corrupt or interrupted download
+    leaves the directory as it was.
     Each mirror is tried :data:`RETRIES` times with exponential backoff. The
     progress bar goes to stderr, by default only when stderr is a terminal.
     """
@@ -134,7 +140,7 @@ def download_fashion_mnist(
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DataError(f"cannot create {directory}: {err.strerror or err}") from err
+        raise _Uncreatable(f"cannot create {directory}: {err.strerror or err}") from err
     try:
         for spec in FILES:
             if any(_verifies(path, spec) for path in _variants(directory, spec)):

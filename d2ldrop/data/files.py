@@ -1,7 +1,8 @@
 """The four Fashion-MNIST files: names, checksums, the decoded set, the user cache.
 
-A copy of a file is usable when it decodes to the expected kind of IDX array and
-its decoded bytes match :data:`SHA256`; the four arrays must then agree with each
+A copy of a file is usable when it decodes to the expected kind of IDX array
+(:attr:`FileSpec.kind`: images 0x00000803, labels 0x00000801) and its decoded
+bytes match :data:`SHA256`; the four arrays must then agree with each
 other (:func:`_assemble`).
 """
 
@@ -15,7 +16,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from d2ldrop.data.idx import _decompress, _read_bytes, _WrongContent, parse_idx
+from d2ldrop.data.idx import (
+    IMAGES,
+    LABELS,
+    IdxKind,
+    _decompress,
+    _read_bytes,
+    _WrongContent,
+    parse_idx,
+)
 from d2ldrop.errors import DataError
 
 #: Class names, in label order (as the book's ``get_fashion_mnist_labels``).
@@ -32,6 +41,11 @@ class FileSpec(NamedTuple):
     key: str  # field of FashionMNIST
     name: str  # IDX file name, without .gz
     ndim: int  # 3 for images (N, H, W), 1 for labels (N,)
+
+    @property
+    def kind(self) -> IdxKind:
+        """What the file must hold: :data:`~d2ldrop.data.idx.IMAGES` or ``LABELS``."""
+        return IMAGES if self.ndim == IMAGES.ndim else LABELS
 
 
 FILES: tuple[FileSpec, ...] = (
@@ -90,13 +104,7 @@ def _load_verified(
     if gzip_expected is None:
         gzip_expected = path.name.endswith(".gz")
     raw = _decompress(_read_bytes(path), str(path), gzip_expected=gzip_expected)
-    array = parse_idx(raw, str(path))
-    if array.dtype != np.uint8 or array.ndim != spec.ndim:
-        kind = "images" if spec.ndim == 3 else "labels"
-        raise _WrongContent(
-            f"{path}: wrong magic number 0x{raw[:4].hex()} for {spec.name}: {kind} have "
-            f"0x0000080{spec.ndim} (uint8, {spec.ndim} dimension{'s' * (spec.ndim > 1)})"
-        )
+    array = parse_idx(raw, str(path), spec.kind)
     digest = hashlib.sha256(raw).hexdigest()
     if digest != SHA256[spec.name]:
         raise _WrongContent(
