@@ -24,7 +24,9 @@ from d2ldrop.errors import (
     BackendNotAvailableError,
     D2LDropError,
     DataError,
+    DataPathError,
     UnknownBackendError,
+    UsageError,
 )
 from d2ldrop.models import MLP, build_mlp, concise_mlp, scratch_mlp
 from d2ldrop.ops import dropout_layer, from_numpy, seed, to_numpy
@@ -59,6 +61,8 @@ __all__ = [
     "BackendNotAvailableError",
     "D2LDropError",
     "DataError",
+    "DataPathError",
+    "UsageError",
     "UnknownBackendError",
     "available_backends",
     "canonical_name",

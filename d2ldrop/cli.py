@@ -33,8 +33,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UnknownBackendError, UsageError) as err:
+    except UnknownBackendError as err:
         parser.error(str(err))  # exits with status 2
+    except UsageError as err:
+        # Something named on the command line cannot be used: like an argument
+        # error, status 2, but one line (the usage says nothing about a path).
+        print(f"d2ldrop {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except D2LDropError as err:
         print(f"d2ldrop {args.command}: error: {err}", file=sys.stderr)
         return 1

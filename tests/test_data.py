@@ -586,11 +586,12 @@ def test_cli_a_broken_named_directory_shows_each_file_and_exits_2(
 
 
 def test_cli_a_data_error_for_a_named_path_exits_2(selected_backends, tmp_path, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["experiment", "weight-decay", "--backend", selected_backends[0], "--quick",
-              "--data-dir", str(tmp_path / "typo"), "--out", str(tmp_path / "out")])
-    assert info.value.code == 2
-    assert f"{tmp_path / 'typo'}: no such directory" in capsys.readouterr().err
+    status = main(["experiment", "weight-decay", "--backend", selected_backends[0], "--quick",
+                   "--data-dir", str(tmp_path / "typo"), "--out", str(tmp_path / "out")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'typo'}: no such directory" in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("d2ldrop experiment: error:")
 
 
 def test_nothing_found_lists_every_place_and_every_fix(tmp_path, monkeypatch):
