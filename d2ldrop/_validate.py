@@ -21,8 +21,12 @@ def check_probability(p: object, name: str = "p") -> float:
     ok = isinstance(p, numbers.Real) and not isinstance(p, bool)
     value = float(p) if ok else math.nan  # type: ignore[arg-type]
     if not ok or math.isnan(value) or not 0.0 <= value <= 1.0:
+        hint = ""
+        if not ok and hasattr(p, "shape") and hasattr(p, "dtype"):
+            # A 0-d tensor or array: a rate is a number, read once, not a tensor.
+            hint = f" (a {type(p).__qualname__}, not a number: pass float({name}))"
         raise ValueError(
-            f"Expected a float between 0 and 1. Received: {name}={p!r}"
+            f"Expected a float between 0 and 1. Received: {name}={p!r}{hint}"
         )
     return value
 

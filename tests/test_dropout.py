@@ -198,3 +198,11 @@ def test_to_and_from_numpy_round_trip(adapter):
 def test_to_numpy_rejects_foreign_values(adapter):
     with pytest.raises(TypeError):
         d2ldrop.to_numpy([1, 2, 3], backend=adapter.name)
+
+
+def test_a_tensor_as_p_says_to_pass_a_number(adapter):
+    """A 0-d tensor is not a rate (issue 17, defect 8): the message says what to do."""
+    p = adapter.from_numpy(np.array(0.5, np.float32))
+    with pytest.raises(ValueError, match=r"not a number: pass float\(p\)\)$") as info:
+        dropout_layer(chapter_x(adapter), p, backend=adapter.name)
+    assert str(info.value).startswith("Expected a float between 0 and 1. Received: p=")
