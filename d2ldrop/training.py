@@ -10,12 +10,12 @@ history) is backend-neutral. :func:`train_epochs` is that loop, for one run
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from d2ldrop._io import write_atomic  # noqa: F401  (transitional: callers move to _io)
 from d2ldrop._progress import Progress
 from d2ldrop.errors import D2LDropError
 from d2ldrop.history import EpochRecord, History
@@ -50,13 +50,21 @@ class SGD:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"Expected a positive learning rate. Received: lr={self.lr!r}")
-        wd = self.weight_decay
-        if not (isinstance(wd, (int, float)) and math.isfinite(wd) and wd >= 0):
+        # numbers.Real admits numpy's scalars (np.float32(0.5)); bools are not rates.
+        lr, wd = self.lr, self.weight_decay
+        if not (_is_real(lr) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"Expected a positive learning rate. Received: lr={lr!r}")
+        if not (_is_real(wd) and math.isfinite(wd) and wd >= 0):
             raise ValueError(f"Expected a non-negative weight decay. Received: {wd!r}")
+        # Held as Python floats: they are baked into compiled steps and written to JSON.
+        object.__setattr__(self, "lr", float(lr))
+        object.__setattr__(self, "weight_decay", float(wd))
         if self.impl not in ("scratch", "framework"):
             raise ValueError(f"Expected impl 'scratch' or 'framework'. Received: {self.impl!r}")
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def sgd(lr: float = 0.5) -> SGD:
@@ -217,6 +225,13 @@ def train_ch3(
         raise TypeError(f"Expected a d2ldrop.SGD updater. Received: {updater!r}")
     if not isinstance(num_epochs, int) or num_epochs < 0:
         raise ValueError(f"Expected a non-negative number of epochs. Received: {num_epochs!r}")
+    for name, batches in (("train_iter", train_iter), ("test_iter", test_iter)):
+        other = getattr(batches, "backend", net.backend)
+        if other != net.backend:
+            raise ValueError(
+                f"{name} gives {other} tensors but the model is on {net.backend}: load the "
+                f"data with backend={net.backend!r} (or build the model on {other!r})"
+            )
     adapter = net.adapter
     step = adapter.make_train_step(net.net, updater.lr, updater.impl, updater.weight_decay)
     evaluate = adapter.make_eval_step(net.net)
