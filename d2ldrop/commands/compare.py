@@ -8,8 +8,17 @@ import sys
 from d2ldrop._io import to_json
 from d2ldrop.backends.registry import BACKENDS, require
 from d2ldrop.commands._args import add_backend_argument, backend_list_type, resolve_backends
-from d2ldrop.commands.stats import add_common_arguments, check_arguments
+from d2ldrop.commands.stats import (
+    add_common_arguments,
+    beside_backends,
+    check_arguments,
+    impls_of,
+    target_of,
+)
 from d2ldrop.conformance import compare, render_comparison
+from d2ldrop.conformance.target import Target
+from d2ldrop.conformance.target_gate import compare_target
+from d2ldrop.conformance.target_report import render_target_comparison
 from d2ldrop.errors import BackendNotAvailableError
 
 
@@ -23,7 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "outside its bound, the chapter's dropout_layer behaves differently on two backends "
         "(or not as specified) in an edge case, or a backend named by --backend or "
         "--require is not installed. Differences of the frameworks' own dropout are shown, "
-        "never hidden, and do not fail the run.",
+        "never hidden, and do not fail the run. With --target, anyone's dropout gets the "
+        "same statistics and edge cases, beside the built-ins, and exits 1 unless it "
+        "conforms to the specification (docs/conformance.md).",
     )
     add_backend_argument(p)
     for action in p._actions:  # compare is about all backends: make that the default
@@ -48,17 +59,34 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"d2ldrop compare: error: {problem}", file=sys.stderr)
         return 2
+    target = target_of(args)
     try:
         required = require(args.require)
     except BackendNotAvailableError as err:
         print(f"d2ldrop compare: error: {err}", file=sys.stderr)
         return 1
+    if target is not None:
+        return _run_target(args, target, required)
     backends = list(dict.fromkeys([*resolve_backends(args.backend), *required]))
-    result = compare(backends, args.impl, args.p, size=args.size, seed=args.seed, z=args.z)
+    result = compare(backends, impls_of(args, None), args.p, size=args.size, seed=args.seed,
+                     z=args.z)
     if args.json:
         print(to_json(result.to_dict()), end="")
     else:
         print(render_comparison(result))
     for name, why in result.skipped.items():
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    return 0 if result.passed else 1
+
+
+def _run_target(args: argparse.Namespace, target: Target, required: list[str]) -> int:
+    backends = list(dict.fromkeys([*beside_backends(args.backend), *required]))
+    result = compare_target(target, backends, impls_of(args, target), args.p,
+                            size=args.size, seed=args.seed, z=args.z)
+    if args.json:
+        print(to_json(result.to_dict()), end="")
+    else:
+        print(render_target_comparison(result))
+    for name, why in (result.beside.skipped if result.beside else {}).items():
         print(f"skipped {name}: {why}", file=sys.stderr)
     return 0 if result.passed else 1

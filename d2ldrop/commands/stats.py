@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from d2ldrop._backend import get_backend
 from d2ldrop._io import to_json
+from d2ldrop.backends.registry import installed
 from d2ldrop.commands._args import add_backend_argument, resolve_backends, seed_type
 from d2ldrop.conformance import (
     DEFAULT_PS,
@@ -17,6 +19,10 @@ from d2ldrop.conformance import (
     render_stats,
     run_stats,
 )
+from d2ldrop.conformance.target import Target, load_target, target_backends
+from d2ldrop.conformance.target_gate import target_stats_run
+from d2ldrop.conformance.target_report import render_target_stats
+from d2ldrop.errors import UsageError
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,10 +30,26 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--impl",
         type=_impl_list,
-        default=list(IMPLS),
+        default=None,
         metavar="LIST",
         help=f"comma-separated implementations among {', '.join(IMPLS)} "
-        f"(default: {','.join(IMPLS)})",
+        f"(default: {','.join(IMPLS)}; builtin beside a --target)",
+    )
+    p.add_argument(
+        "--target",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help="check anyone's dropout, beside the built-ins: a callable dropout(x, p, *, "
+        "training=True) or a d2ldrop.conformance.Target, named as package.module:attribute "
+        "(docs/conformance.md). The built-ins shown are those of --backend (default: every "
+        "installed backend); exits 1 unless the target conforms.",
+    )
+    p.add_argument(
+        "--target-backend",
+        default=None,
+        metavar="NAME",
+        help=f"whose tensors the target takes: {', '.join(target_backends())} (default: "
+        "the Target's own, else numpy)",
     )
     p.add_argument(
         "--p",
@@ -93,13 +115,40 @@ def check_arguments(args: argparse.Namespace, dtype: str = "float32") -> str | N
     return None
 
 
+def target_of(args: argparse.Namespace) -> Target | None:
+    """The ``--target`` (with ``--target-backend``), or None; UsageError if unusable."""
+    if args.target is None:
+        if args.target_backend is not None:
+            raise UsageError("--target-backend needs --target")
+        return None
+    return load_target(args.target, args.target_backend)
+
+
+def impls_of(args: argparse.Namespace, target: Target | None) -> list[str]:
+    """``--impl``, by default both implementations, or the builtin beside a target."""
+    if args.impl is not None:
+        return args.impl
+    return ["builtin"] if target is not None else list(IMPLS)
+
+
+def beside_backends(value: str | None) -> list[str]:
+    """The backends shown beside a target: ``--backend``'s, by default (or ``all``)
+    every installed one; none installed leaves the target alone."""
+    if value is None or value.strip().lower() == "all":
+        return installed()
+    return [get_backend(value)]
+
+
 def run(args: argparse.Namespace) -> int:
     problem = check_arguments(args, args.dtype)
     if problem:
         print(f"d2ldrop stats: error: {problem}", file=sys.stderr)
         return 2
+    target = target_of(args)
+    if target is not None:
+        return _run_target(args, target)
     result = run_stats(
-        resolve_backends(args.backend), args.impl, args.p,
+        resolve_backends(args.backend), impls_of(args, None), args.p,
         size=args.size, seed=args.seed, dtype=args.dtype, z=args.z,
     )
     for name, why in result.skipped.items():
@@ -108,4 +157,19 @@ def run(args: argparse.Namespace) -> int:
         print(to_json(result.to_dict()), end="")
     elif result.results:
         print(render_stats(result.results))
+    return 0 if result.passed else 1
+
+
+def _run_target(args: argparse.Namespace, target: Target) -> int:
+    result = target_stats_run(
+        target, beside_backends(args.backend), impls_of(args, target), args.p,
+        size=args.size, seed=args.seed, dtype=args.dtype, z=args.z,
+    )
+    skipped = result.beside.skipped if result.beside else {}
+    for name, why in skipped.items():
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    if args.json:
+        print(to_json(result.to_dict()), end="")
+    else:
+        print(render_target_stats(result))
     return 0 if result.passed else 1

@@ -12,6 +12,15 @@ Modules, by topic: :mod:`~d2ldrop.conformance.bounds` (the derived bounds),
 :mod:`~d2ldrop.conformance.edges` (:func:`edge_cases`),
 :mod:`~d2ldrop.conformance.gate` (:func:`compare`, the CI gate) and
 :mod:`~d2ldrop.conformance.report` (the text the commands print).
+
+Anyone's dropout goes through the same suite as a *target*:
+:mod:`~d2ldrop.conformance.target` (the protocol, :class:`Target`,
+:func:`load_target`), :mod:`~d2ldrop.conformance.spec` (what a target must do
+in each edge case), :mod:`~d2ldrop.conformance.suite` (its checks as named
+items: :class:`ConformanceSuite`), :mod:`~d2ldrop.conformance.target_gate` and
+:mod:`~d2ldrop.conformance.target_report` (``--target``),
+:mod:`~d2ldrop.conformance.builtin` (each framework's own dropout as a target)
+and :mod:`~d2ldrop.conformance.plugin` (the pytest plugin).
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from d2ldrop.conformance.edges import (
     EDGE_CASE_IDS,
     EDGE_CASES,
     SCRATCH_EXPECTED,
+    TARGET_EDGE_CASES,
     EdgeCase,
     EdgeOutcome,
     describe_output,
@@ -51,6 +61,7 @@ from d2ldrop.conformance.edges import (
 from d2ldrop.conformance.gate import Comparison, compare
 from d2ldrop.conformance.impls import IMPLS
 from d2ldrop.conformance.report import CHECK_COLUMNS, render_comparison, render_stats
+from d2ldrop.conformance.spec import ERROR, Spec, specified, target_edge_cases
 from d2ldrop.conformance.stats import (
     DEFAULT_PS,
     DEFAULT_SIZE,
@@ -64,12 +75,21 @@ from d2ldrop.conformance.stats import (
     dropout_stats,
     grid_shape,
     run_stats,
+    target_stats,
 )
+from d2ldrop.conformance.suite import ConformanceSuite, Item, Verdict, conformance_suite
+from d2ldrop.conformance.target import NUMPY, Target, load_target
+from d2ldrop.conformance.target_gate import TargetComparison, compare_target
+from d2ldrop.conformance.target_report import render_target_comparison
 
 __all__ = [
-    "CHECK_COLUMNS", "DEFAULT_PS", "DEFAULT_SIZE", "EDGE_CASES", "EDGE_CASE_IDS", "H",
-    "IMPLS", "MIN_EXPECTED", "MIN_SIZE", "SCRATCH_EXPECTED", "STAT_DTYPES", "Z",
-    "Check", "Comparison", "DropoutStats", "EdgeCase", "EdgeOutcome", "StatsRun",
+    "CHECK_COLUMNS", "DEFAULT_PS", "DEFAULT_SIZE", "EDGE_CASES", "EDGE_CASE_IDS", "ERROR", "H",
+    "IMPLS", "MIN_EXPECTED", "MIN_SIZE", "NUMPY", "SCRATCH_EXPECTED", "STAT_DTYPES",
+    "TARGET_EDGE_CASES", "Z",
+    "Check", "Comparison", "ConformanceSuite", "DropoutStats", "EdgeCase", "EdgeOutcome",
+    "Item", "Spec", "StatsRun", "Target", "TargetComparison", "Verdict",
+    "compare_target", "conformance_suite", "load_target", "render_target_comparison",
+    "specified", "target_edge_cases", "target_stats",
     "agreement_check", "binomial_interval", "check_stats_args", "compare", "describe_output",
     "dispersion_check", "dispersion_interval", "documented_difference", "dropout_stats",
     "edge_cases", "expected_label", "fraction_check", "gradient_check", "grid_shape",

@@ -1,14 +1,13 @@
-"""The two implementations under test on each backend, as functions of a tensor."""
+"""The two implementations under test on each backend, as targets of the suite."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from d2ldrop._backend import get_adapter
+from d2ldrop.backends.quirks import quirks_of
+from d2ldrop.conformance.target import Target
 from d2ldrop.ops import dropout_layer
-
-if TYPE_CHECKING:
-    from d2ldrop.backends.base import Adapter
 
 #: "scratch": the chapter's ``dropout_layer`` (validated by d2ldrop); "builtin":
 #: the framework's own dropout, called through the adapter without validation.
@@ -22,8 +21,36 @@ def check_impl(impl: object) -> str:
     return impl  # type: ignore[return-value]
 
 
-def dropout_fn(adapter: Adapter, impl: str, p: float) -> Callable[[Any], Any]:
-    """The op under test as a function of a tensor (no validation for builtin)."""
+class _AdapterLayer:
+    """A framework's own dropout layer, called as the target protocol says."""
+
+    def __init__(self, adapter: Any, layer: Any) -> None:
+        self.adapter, self.layer = adapter, layer
+
+    def __call__(self, x: Any, *, training: bool) -> Any:
+        return self.adapter.call_layer(self.layer, x, training=training)
+
+
+def impl_target(backend: str | None, impl: str) -> Target:
+    """``impl`` on ``backend`` as a :class:`Target` (loads the framework).
+
+    The builtin's documented differences (its quirks) are its declared ones.
+    """
+    impl = check_impl(impl)
+    adapter = get_adapter(backend)
+    name = adapter.name
     if impl == "scratch":
-        return lambda t: dropout_layer(t, p, backend=adapter.name)
-    return lambda t: adapter.builtin_dropout(t, p)
+        def scratch(x: Any, p: float, *, training: bool = True) -> Any:
+            return dropout_layer(x, p, backend=name) if training else x
+
+        return Target(scratch, backend=name, name=f"{name} scratch")
+
+    def builtin(x: Any, p: float, *, training: bool = True) -> Any:
+        return adapter.builtin_dropout(x, p) if training else x
+
+    quirks = quirks_of(name)
+    return Target(
+        builtin, backend=name, name=f"{name} builtin",
+        layer=lambda p: _AdapterLayer(adapter, adapter.make_dropout_layer(p)),
+        differences=quirks.builtin_differences, stat_differences=quirks.stat_differences,
+    )

@@ -84,8 +84,11 @@ def bounds_table(results: Sequence[DropoutStats]) -> str:
     return table(["p", "statistic", "expected", "accepted", "bound"], rows)
 
 
-def render_stats(results: Sequence[DropoutStats]) -> str:
-    """The ``d2ldrop stats`` report: one row per backend x impl x p, then the bounds."""
+def render_stats(results: Sequence[DropoutStats], notes: Sequence[str] = ()) -> str:
+    """The ``d2ldrop stats`` report: one row per backend x impl x p, then the bounds.
+
+    ``notes`` (``- ...`` lines) explain failures beyond the builtins' documented ones.
+    """
     first = results[0]
     checks = sum(c.kind == "bound" for r in results for c in r.checks.values())
     head = ["backend", "impl", "p"] + [short for _, short in CHECK_COLUMNS]
@@ -96,10 +99,12 @@ def render_stats(results: Sequence[DropoutStats]) -> str:
         row += [cell(r.checks[name]) for name, _ in CHECK_COLUMNS]
         row += ["PASS" if r.passed else "FAIL: " + ", ".join(r.failures)]
         rows.append(row)
-    notes = []
+    notes = list(notes)
     for r in results:
+        if r.impl != "builtin":
+            continue
         documented = quirks_of(r.backend).stat_differences.get(r.dtype, {})
-        for name in r.failures if r.impl == "builtin" else []:
+        for name in r.failures:
             if name in documented:
                 why = f"- {r.backend} builtin {r.dtype}, {name}: {documented[name]}"
                 if why not in notes:
@@ -126,7 +131,8 @@ def _wrap(text: str, width: int = 100) -> str:
     return textwrap.fill(text, width=width)
 
 
-def _label_cell(label: str) -> str:
+def label_cell(label: str) -> str:
+    """An edge-case label as a table cell."""
     # Per-class labels ("x: ...; nan: ...") get one line per class.
     return label.replace("; ", "\n")
 
@@ -148,7 +154,7 @@ def _statistics_table(result: Comparison) -> str:
     return table(["impl", "statistic", *result.backends], rows)
 
 
-class _Notes:
+class Notes:
     """Error messages, numbered in order of first use: ``[1]``, ``[2]``, ..."""
 
     def __init__(self) -> None:
@@ -160,20 +166,20 @@ class _Notes:
         return f"[{self.numbers[text]}]"
 
 
-def _edge_table(result: Comparison, impl: str, notes: _Notes) -> str:
+def _edge_table(result: Comparison, impl: str, notes: Notes) -> str:
     """One row per edge case, one column per backend; scratch adds the spec and a verdict."""
     mine = [e for e in result.edges if e.impl == impl]
     rows = []
     for case in EDGE_CASES:
         row = [case.title]
         if impl == "scratch":
-            row.append(_label_cell(SCRATCH_EXPECTED[case.id]))
+            row.append(label_cell(SCRATCH_EXPECTED[case.id]))
         for b in result.backends:
             e = next((e for e in mine if e.backend == b and e.case == case.id), None)
             if e is None:
                 row.append("")
                 continue
-            first, *rest = _label_cell(e.label).split("\n")
+            first, *rest = label_cell(e.label).split("\n")
             if e.message:
                 first += " " + notes.mark(f"{b}: {e.message}" if impl == "builtin"
                                           else e.message)
@@ -194,7 +200,7 @@ def _edge_table(result: Comparison, impl: str, notes: _Notes) -> str:
 def _edge_sections(result: Comparison) -> list[str]:
     """The edge-case tables of each implementation, then the numbered error messages."""
     parts: list[str] = []
-    notes = _Notes()
+    notes = Notes()
     for impl in result.impls:
         if not any(e.impl == impl for e in result.edges):
             continue

@@ -1,20 +1,21 @@
-"""Dropout statistics of one backend x implementation x p, checked against their bounds.
+"""Dropout statistics of one target x p, checked against their bounds.
 
-The adapters only run the op (:func:`d2ldrop.conformance.impls.dropout_fn`);
-masks, counts and bounds are computed with numpy, the same for every backend.
+A target is a built-in implementation on a backend (:func:`dropout_stats`) or
+anyone's dropout (:func:`target_stats`, :mod:`d2ldrop.conformance.target`). The
+target only runs the op; masks, counts and bounds are computed with numpy, the
+same for every backend.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from d2ldrop._backend import get_adapter
 from d2ldrop._io import json_safe
 from d2ldrop._validate import SEED_LIMIT, check_probability, check_seed
 from d2ldrop.conformance.bounds import Z, two_sided_alpha
@@ -32,9 +33,9 @@ from d2ldrop.conformance.checks import (
     values_check,
     variance_check,
 )
-from d2ldrop.conformance.impls import check_impl, dropout_fn
-from d2ldrop.errors import BackendNotAvailableError
-from d2ldrop.ops import seed as seed_backend
+from d2ldrop.conformance.impls import check_impl, impl_target
+from d2ldrop.conformance.target import Target
+from d2ldrop.errors import BackendNotAvailableError, UsageError
 
 #: Default dropout probabilities of ``stats`` and ``compare``.
 DEFAULT_PS: tuple[float, ...] = (0.1, 0.5, 0.9)
@@ -133,31 +134,88 @@ def dropout_stats(
 
     ``impl`` "scratch" is the chapter's ``dropout_layer`` (validated, through
     d2ldrop); "builtin" is the framework's own functional dropout (and, for the
-    layer checks, its Dropout layer). Inputs are a constant ``H`` grid and a
-    grid of U[0.5, 1.5) values, ``grid_shape(size)``, in ``dtype``. Draws, in
-    order after ``seed(seed)``: dropout(H) (fraction, variance, rows, columns,
-    lag-1), then value and gradient of dropout(x) (mean, values, gradient;
-    its mask against the first one's gives the agreement); then re-seeding
-    checks, then the layer.
+    layer checks, its Dropout layer). See :func:`measure` for the draws.
     """
     impl = check_impl(impl)
     p = check_stats_args(p, size, seed, dtype, z)
-    z = float(z)
-    adapter = get_adapter(backend)
-    shape = grid_shape(int(size))
+    return measure(impl_target(backend, impl), impl, p, size=int(size), seed=int(seed),
+                   dtype=dtype, z=float(z))
+
+
+def target_stats(
+    target: Target,
+    p: float = 0.5,
+    *,
+    size: int = DEFAULT_SIZE,
+    seed: int = 0,
+    dtype: str = "float32",
+    z: float = Z,
+) -> DropoutStats:
+    """:func:`dropout_stats` of anyone's dropout (``impl`` "target").
+
+    Adds the check that ``dropout(x, p, training=False)`` returns x
+    (``eval_call``). Checks a target does not support (no gradient, no seeding,
+    no layer) are n/a, with the reason in their detail.
+    """
+    p = check_stats_args(p, size, seed, dtype, z)
+    if dtype not in target.dtypes:
+        raise UsageError(
+            f"target {target.title!r} declares dtypes {', '.join(target.dtypes)}, not {dtype}"
+        )
+    target.check_available()
+    return measure(target, "target", p, size=int(size), seed=int(seed), dtype=dtype,
+                   z=float(z))
+
+
+_NO_LAYER = {
+    "scratch": "the chapter calls dropout_layer only when training; there is no layer object",
+    "target": "the target declares no layer factory (Target(layer=...))",
+}
+_NO_SEED = "the target declares no seeding (Target(seed=False))"
+
+
+def _read(target: Target, out: Any, x: np.ndarray) -> np.ndarray:
+    y = target.to_numpy(out)
+    if y.shape != x.shape:
+        raise ValueError(f"the target returned shape {y.shape} for an input of shape {x.shape}")
+    return y
+
+
+def measure(
+    target: Target, impl: str, p: float, *, size: int, seed: int, dtype: str, z: float
+) -> DropoutStats:
+    """Every statistic of ``target`` at ``p`` (arguments already checked).
+
+    Inputs are a constant ``H`` grid and a grid of U[0.5, 1.5) values,
+    ``grid_shape(size)``, in ``dtype``, each call on a fresh copy. Draws, in
+    order after seeding with ``seed``: dropout(H) (fraction, variance, rows,
+    columns, lag-1), then value and gradient of dropout(x) (mean, values,
+    gradient; its mask against the first one's gives the agreement); then
+    re-seeding checks, then the layer, then (``impl`` "target") the call with
+    ``training=False``.
+    """
+    shape = grid_shape(size)
     n = shape[0] * shape[1]
     rng = np.random.default_rng(seed)
     # Positive, so that the mean check has power against a wrong scale.
     x_var = rng.uniform(0.5, 1.5, shape).astype(dtype)
     x_const = np.full(shape, H, dtype=dtype)
-    t_const = adapter.from_numpy(x_const)
-    t_var = adapter.from_numpy(x_var)
-    fn = dropout_fn(adapter, impl, p)
 
-    seed_backend(seed, backend=adapter.name)
-    y1 = adapter.to_numpy(fn(t_const))
-    y2_t, g2_t = adapter.value_and_grad(fn, t_var)
-    y2, g2 = adapter.to_numpy(y2_t), adapter.to_numpy(g2_t)
+    def call(x: np.ndarray) -> np.ndarray:
+        return _read(target, target.dropout(target.from_numpy(x), p), x)
+
+    if target.seedable:
+        target.reseed(seed)
+    y1 = call(x_const)
+    if target.has_gradient:
+        y2_t, g2_t = target.value_and_grad(target.from_numpy(x_var), p)
+        y2, g2 = _read(target, y2_t, x_var), _read(target, g2_t, x_var)
+        grad = gradient_check(y2, g2, p)
+    else:
+        y2 = call(x_var)
+        why = ("numpy arrays have no autograd: declare Target(gradient=fn)"
+               if target.gradient is None else "the target declares no gradient")
+        grad = na_check("gradient", "gradient mask/(1-p)", why)
     d1, d2 = y1 == 0, y2 == 0  # inputs are nonzero, so zero means dropped
 
     checks: dict[str, Check] = {}
@@ -166,76 +224,117 @@ def dropout_stats(
         mean_check(x_var, y2, p, z),
         variance_check(y1, H, p, z),
         values_check([(x_const, y1), (x_var, y2)], p),
-        gradient_check(y2, g2, p),
+        grad,
         agreement_check(d1, d2, p, z),
         dispersion_check(d1, p, axis=1, z=z),
         dispersion_check(d1, p, axis=0, z=z),
         lag1_check(d1, p, z),
     ):
         checks[c.name] = c
-
-    seed_backend(seed, backend=adapter.name)
-    again = adapter.to_numpy(fn(t_const)) == 0
-    diff = int(np.count_nonzero(again != d1))
-    checks["seed_same"] = exact_check(
-        "seed_same", "same seed, same mask", diff,
-        "seed(s); dropout(H) twice: masks identical", f"{diff} of {n} differ",
-    )
-    seed_backend(other_seed(seed), backend=adapter.name)
-    other = adapter.to_numpy(fn(t_const)) == 0
-    same = int(np.count_nonzero(other == d1))
-    checks["seed_different"] = exact_check(
-        "seed_different", "new seed, new mask", int(same == n),
-        "seed(s + 1): the mask differs somewhere", f"{same} of {n} agree",
-    )
-
-    if impl == "scratch":
-        why = "the chapter calls dropout_layer only when training; there is no layer object"
-        checks["layer_eval"] = na_check("layer_eval", "layer: eval is identity", why)
-        checks["layer_train"] = na_check("layer_train", "layer: training drops", why)
-        checks["layer_seed"] = na_check("layer_seed", "layer: same seed, same mask", why)
-    else:
-        seed_backend(seed, backend=adapter.name)
-        layer = adapter.make_dropout_layer(p)
-        ev = adapter.to_numpy(adapter.call_layer(layer, t_var, training=False))
-        differ = int(np.count_nonzero(ev.astype(np.float64) != x_var.astype(np.float64)))
-        detail = f"{differ} of {n} values differ"
-        if ev.dtype != x_var.dtype:
-            differ = n
-            detail += f"; dtype {x_var.dtype} -> {ev.dtype}"
-        checks["layer_eval"] = exact_check(
-            "layer_eval", "layer: eval is identity", differ,
-            "call_layer(training=False) returns x exactly, dtype kept", detail,
-        )
-        tr = adapter.to_numpy(adapter.call_layer(layer, t_const, training=True))
-        c = fraction_check(tr == 0, p, z, name="layer_train", title="layer: training drops")
-        bad, _ = kept_value_errors(x_const, tr, p)
-        c.detail += f"; {bad} values neither 0 nor x/(1-p)"
-        if tr.dtype != x_const.dtype:
-            bad += 1
-            c.detail += f"; dtype {x_const.dtype} -> {tr.dtype}"
-        if bad:
-            c.passed = False
-        checks["layer_train"] = c
-        # A layer may own its generator; the adapters build layers whose seed
-        # d2ldrop.seed reaches, so seed(s) and a new layer repeat the mask.
-        masks = []
-        for _ in range(2):
-            seed_backend(seed, backend=adapter.name)
-            fresh = adapter.make_dropout_layer(p)
-            masks.append(adapter.to_numpy(adapter.call_layer(fresh, t_const, training=True)) == 0)
-        diff = int(np.count_nonzero(masks[0] != masks[1]))
-        checks["layer_seed"] = exact_check(
-            "layer_seed", "layer: same seed, same mask", diff,
-            "seed(s); new layer; training call - twice: masks identical",
-            f"{diff} of {n} differ",
-        )
-
+    checks.update(_seed_checks(target, impl, call, x_const, d1, seed))
+    checks.update(_layer_checks(target, impl, p, x_const, x_var, seed, z))
+    if impl == "target":
+        checks["eval_call"] = _eval_call_check(target, p, x_var)
     return DropoutStats(
-        backend=adapter.name, impl=impl, p=p, dtype=dtype, n=n, shape=shape, seed=int(seed),
+        backend=target.backend, impl=impl, p=p, dtype=dtype, n=n, shape=shape, seed=seed,
         z=z, h=H, checks=checks,
     )
 
+
+def _seed_checks(target: Target, impl: str, call: Callable[[np.ndarray], np.ndarray],
+                 x_const: np.ndarray, d1: np.ndarray, seed: int) -> list[tuple[str, Check]]:
+    """Same seed, same mask; new seed, new mask."""
+    if not target.seedable:
+        return [("seed_same", na_check("seed_same", "same seed, same mask", _NO_SEED)),
+                ("seed_different", na_check("seed_different", "new seed, new mask", _NO_SEED))]
+    n = d1.size
+    hint = f"; seeded with {target.seed_text()}" if impl == "target" else ""
+    target.reseed(seed)
+    again = call(x_const) == 0
+    diff = int(np.count_nonzero(again != d1))
+    same_seed = exact_check(
+        "seed_same", "same seed, same mask", diff,
+        "seed(s); dropout(H) twice: masks identical", f"{diff} of {n} differ" + hint,
+    )
+    target.reseed(other_seed(seed))
+    other = call(x_const) == 0
+    same = int(np.count_nonzero(other == d1))
+    new_seed = exact_check(
+        "seed_different", "new seed, new mask", int(same == n),
+        "seed(s + 1): the mask differs somewhere", f"{same} of {n} agree" + hint,
+    )
+    return [("seed_same", same_seed), ("seed_different", new_seed)]
+
+
+def _layer_checks(target: Target, impl: str, p: float, x_const: np.ndarray,
+                  x_var: np.ndarray, seed: int, z: float) -> list[tuple[str, Check]]:
+    """The layer: identity in evaluation, drops at rate p in training, seeded."""
+    if target.layer is None:
+        why = _NO_LAYER.get(impl, _NO_LAYER["target"])
+        return [("layer_eval", na_check("layer_eval", "layer: eval is identity", why)),
+                ("layer_train", na_check("layer_train", "layer: training drops", why)),
+                ("layer_seed", na_check("layer_seed", "layer: same seed, same mask", why))]
+    n = x_var.size
+
+    def run(layer: Any, x: np.ndarray, training: bool) -> np.ndarray:
+        return _read(target, layer(target.from_numpy(x), training=training), x)
+
+    if target.seedable:
+        target.reseed(seed)
+    layer = target.layer(p)
+    ev = run(layer, x_var, False)
+    differ = int(np.count_nonzero(ev.astype(np.float64) != x_var.astype(np.float64)))
+    detail = f"{differ} of {n} values differ"
+    if ev.dtype != x_var.dtype:
+        differ = n
+        detail += f"; dtype {x_var.dtype} -> {ev.dtype}"
+    out = [("layer_eval", exact_check(
+        "layer_eval", "layer: eval is identity", differ,
+        "call_layer(training=False) returns x exactly, dtype kept", detail,
+    ))]
+    tr = run(layer, x_const, True)
+    c = fraction_check(tr == 0, p, z, name="layer_train", title="layer: training drops")
+    bad, _ = kept_value_errors(x_const, tr, p)
+    c.detail += f"; {bad} values neither 0 nor x/(1-p)"
+    if tr.dtype != x_const.dtype:
+        bad += 1
+        c.detail += f"; dtype {x_const.dtype} -> {tr.dtype}"
+    if bad:
+        c.passed = False
+    out.append(("layer_train", c))
+    if not target.seedable:
+        return [*out, ("layer_seed", na_check("layer_seed", "layer: same seed, same mask",
+                                              _NO_SEED))]
+    # A layer may own its generator; the adapters build layers whose seed
+    # d2ldrop.seed reaches, so seed(s) and a new layer repeat the mask.
+    masks = []
+    for _ in range(2):
+        target.reseed(seed)
+        masks.append(run(target.layer(p), x_const, True) == 0)
+    diff = int(np.count_nonzero(masks[0] != masks[1]))
+    out.append(("layer_seed", exact_check(
+        "layer_seed", "layer: same seed, same mask", diff,
+        "seed(s); new layer; training call - twice: masks identical",
+        f"{diff} of {n} differ",
+    )))
+    return out
+
+
+def _eval_call_check(target: Target, p: float, x_var: np.ndarray) -> Check:
+    """``dropout(x, p, training=False)`` returns x exactly, dtype kept."""
+    title, bound = "training=False returns x", "dropout(x, p, training=False) == x, dtype kept"
+    n = x_var.size
+    try:
+        ev = _read(target, target.dropout(target.from_numpy(x_var), p, training=False), x_var)
+    except Exception as err:  # a target without the keyword fails this check only
+        return exact_check("eval_call", title, n, bound,
+                           f"raised {type(err).__name__}: {err}".splitlines()[0][:200])
+    differ = int(np.count_nonzero(ev.astype(np.float64) != x_var.astype(np.float64)))
+    detail = f"{differ} of {n} values differ"
+    if ev.dtype != x_var.dtype:
+        differ = n
+        detail += f"; dtype {x_var.dtype} -> {ev.dtype}"
+    return exact_check("eval_call", title, differ, bound, detail)
 
 
 @dataclass
