@@ -1,34 +1,41 @@
 """Reproduce the chapter: both models on every installed backend, 10 epochs each.
 
-Runs ``d2ldrop train --backend all --model all`` with the chapter's
-hyperparameters and a fixed seed, then prints the table of final figures and
-whether each run passes the book's train_ch3 checks and reaches test accuracy
->= 0.82. Exits non-zero if any run falls short.
+With one seed (``--seed S``, the default 0): runs ``d2ldrop train --backend all
+--model all`` with the chapter's hyperparameters, prints the table of final
+figures, and exits non-zero unless every run passes the book's train_ch3 checks
+(train loss < 0.5, train and test accuracy > 0.7).
 
-With several seeds (``--seeds 0-9``), each seed's runs go to OUT/seed-S and
-a last table gives, per backend and model, the spread of the final test
-accuracy over the seeds and how many runs reach 0.82. ``--resume`` keeps a
-seed's runs that are already complete in OUT/seed-S with the same settings.
+With several seeds (``--seeds 0-9``): every (backend, model, seed) is one run in
+the run store OUT/runs (a finished run is never computed again, so an
+interrupted reproduction continues), computed in this process, in ``--jobs N``
+worker processes, or on Ray (``--executor ray [--address ADDR]``). The exit
+status follows the accuracy bar over seeds (d2ldrop.experiments.reproduction):
+for each backend and model every run passes the book's checks and the mean
+final test accuracy is >= 0.84, and no backend stands apart (for each model,
+each pair of backends' means within their 99% Welch interval). The bar is
+defined over 10 seeds.
 
-    python scripts/reproduce.py [--seed 0 | --seeds 0-9 [--resume]] [--epochs 10]
-                                [--out runs/reproduce]
+    python scripts/reproduce.py [--seed 0 | --seeds 0-9 [--jobs 2 | --executor ray]]
+                                [--epochs 10] [--out runs/reproduce]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
+from d2ldrop import get_adapter
+from d2ldrop._io import write_json
 from d2ldrop.backends.registry import installed
 from d2ldrop.cli import main as d2ldrop_main
+from d2ldrop.data import load_fashion_mnist_arrays
+from d2ldrop.errors import D2LDropError
+from d2ldrop.experiments.reproduction import CHAPTER, accuracy_bar, bar_report, run_book
 from d2ldrop.models import KINDS
-
-TARGET_TEST_ACC = 0.82
-CHAPTER = {"lr": 0.5, "batch_size": 256, "dropout1": 0.2, "dropout2": 0.5}
-RUNS = [(b, m) for b in installed() for m in KINDS]
+from d2ldrop.sweep.driver import Counts
+from d2ldrop.sweep.executors import KINDS as EXECUTORS
 
 
 def parse_seeds(spec: str) -> list[int]:
@@ -46,21 +53,6 @@ def parse_seeds(spec: str) -> list[int]:
     return sorted(seeds)
 
 
-def is_complete(out: Path, seed: int, epochs: int) -> bool:
-    """True if ``out`` holds every run of ``seed``, finished, with these settings."""
-    want = {**CHAPTER, "seed": seed, "num_epochs": epochs}
-    for backend, model in RUNS:
-        path = out / f"history-{backend}-{model}.json"
-        if not path.is_file():
-            return False
-        h = json.loads(path.read_text())
-        config = h.get("config", {})
-        if (any(config.get(k) != v for k, v in want.items()) or h.get("error")
-                or len(h.get("epochs", [])) != epochs):
-            return False
-    return (out / "summary.json").is_file()
-
-
 def train(seed: int, epochs: int, out: Path, data_dir: str | None, rest: list[str]) -> int:
     argv = ["train", "--backend", "all", "--model", "all", "--epochs", str(epochs),
             "--lr", str(CHAPTER["lr"]), "--batch-size", str(CHAPTER["batch_size"]),
@@ -71,26 +63,41 @@ def train(seed: int, epochs: int, out: Path, data_dir: str | None, rest: list[st
     return d2ldrop_main(argv)
 
 
-def falls_short(row: dict) -> bool:
-    return not (row.get("book_checks") and row["test_acc"] >= TARGET_TEST_ACC)
+def one_seed(args: argparse.Namespace, rest: list[str]) -> int:
+    status = train(args.seed, args.epochs, args.out, args.data_dir, rest)
+    if status:
+        return status
+    rows = json.loads((args.out / "summary.json").read_text())
+    short = [(r["backend"], r["model"]) for r in rows if not r.get("book_checks")]
+    print(f"\nall {len(rows)} runs pass the book's checks" if not short else
+          f"\n{len(short)} run(s) fail the book's checks: {short}")
+    return 1 if short else 0
 
 
-def spread_table(rows_by_seed: dict[int, list[dict]]) -> str:
-    seeds = sorted(rows_by_seed)
-    lines = [f"final test accuracy over {len(seeds)} seeds ({', '.join(map(str, seeds))})",
-             f"{'backend':<11} {'model':<8} {'mean':>6} {'sd':>6} {'min':>6} {'max':>6} "
-             f"{'runs >= ' + str(TARGET_TEST_ACC):>13}  seeds short"]
-    for backend, model in RUNS:
-        runs = {s: r for s, rows in rows_by_seed.items() for r in rows
-                if (r["backend"], r["model"]) == (backend, model)}
-        values = [r["test_acc"] for r in runs.values()]
-        short = [s for s, r in runs.items() if falls_short(r)]
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        lines.append(f"{backend:<11} {model:<8} {statistics.mean(values):>6.4f} {sd:>6.4f} "
-                     f"{min(values):>6.4f} {max(values):>6.4f} "
-                     f"{len(values) - len(short):>9}/{len(values):<3}  "
-                     f"{', '.join(map(str, sorted(short))) or '-'}")
-    return "\n".join(lines)
+def several_seeds(args: argparse.Namespace) -> int:
+    backends = installed()
+    for backend in backends:  # a framework that fails to import stops us before any run
+        get_adapter(backend)
+    data = load_fashion_mnist_arrays(data_dir=args.data_dir)
+    counts = Counts()
+    rows = run_book(backends, KINDS, args.seeds, args.epochs, store=args.out / "runs",
+                    data=data, executor=args.executor, jobs=args.jobs, address=args.address,
+                    threads_per_run=args.threads_per_run,
+                    log=None if args.quiet else lambda line: print(line, flush=True),
+                    counts=counts)
+    bar = accuracy_bar(rows)
+    print(f"\n{counts.describe()}; runs in {args.out / 'runs'}\n")
+    print(bar_report(bar))
+    write_json(args.out / "reproduce.json", {
+        "seeds": args.seeds, "epochs": args.epochs, "settings": CHAPTER, "rows": rows,
+        "bar_met": bar.ok, "problems": bar.problems(),
+        "groups": [{"backend": g.backend, "model": g.model, "mean": g.mean, "sd": g.sd,
+                    "test_acc": g.test_acc, "failing_seeds": g.failing} for g in bar.groups],
+        "pairs": [{"model": p.model, "a": p.a, "b": p.b, "diff": p.diff, "low": p.low,
+                   "high": p.high, "apart": p.apart} for p in bar.pairs],
+    })
+    print(f"\nwrote {args.out / 'reproduce.json'}")
+    return 0 if bar.ok else 1
 
 
 def main() -> int:
@@ -103,37 +110,35 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--resume", action="store_true",
-                        help="with --seeds: keep the seeds already complete in OUT/seed-S")
+                        help="kept for old command lines: with --seeds, finished runs in "
+                        "OUT/runs are always reused")
+    parser.add_argument("--quiet", "-q", action="store_true", help="with --seeds: no line per run")
+    sweep = parser.add_argument_group("with --seeds: where the runs are computed")
+    sweep.add_argument("--jobs", "-j", type=int, default=None,
+                       help="N worker processes on this machine (default: this process)")
+    sweep.add_argument("--executor", choices=EXECUTORS, default=None,
+                       help="local (default) or ray (each run a Ray task)")
+    sweep.add_argument("--address", default=None, help="with --executor ray: the cluster")
+    sweep.add_argument("--threads-per-run", type=int, default=None, metavar="T",
+                       help="threads of each run (default: cores / jobs; 1 on Ray)")
     args, rest = parser.parse_known_args()
 
     if args.seeds is None:
-        status = train(args.seed, args.epochs, args.out, args.data_dir, rest)
-        if status:
-            return status
-        rows = json.loads((args.out / "summary.json").read_text())
-        short = [r for r in rows if falls_short(r)]
-        print(f"\nall {len(rows)} runs pass the book's checks and reach test accuracy >= "
-              f"{TARGET_TEST_ACC}" if not short else
-              f"\n{len(short)} run(s) fall short: {[(r['backend'], r['model']) for r in short]}")
-        return 1 if short else 0
-
-    rows_by_seed: dict[int, list[dict]] = {}
-    for seed in args.seeds:
-        out = args.out / f"seed-{seed}"
-        if args.resume and is_complete(out, seed, args.epochs):
-            print(f"seed {seed}: kept the complete runs in {out}/", flush=True)
-        else:
-            print(f"\nseed {seed}", flush=True)
-            status = train(seed, args.epochs, out, args.data_dir, rest)
-            if status:
-                return status
-        rows_by_seed[seed] = json.loads((out / "summary.json").read_text())
-    print("\n" + spread_table(rows_by_seed))
-    n_short = sum(falls_short(r) for rows in rows_by_seed.values() for r in rows)
-    n_runs = sum(len(rows) for rows in rows_by_seed.values())
-    print(f"\n{n_runs - n_short} of {n_runs} runs pass the book's checks and reach test "
-          f"accuracy >= {TARGET_TEST_ACC}")
-    return 1 if n_short else 0
+        if any(v is not None for v in (args.jobs, args.executor, args.address,
+                                       args.threads_per_run)):
+            parser.error("--jobs, --executor, --address and --threads-per-run go with --seeds")
+        return one_seed(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        return several_seeds(args)
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished runs are kept in {args.out / 'runs'}; run the same "
+              "command again to continue", file=sys.stderr)
+        return 130
+    except D2LDropError as err:
+        print(f"reproduce.py: error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, ValueError) else 1
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ from support import IN_CI, SELECTED_BACKENDS
 from d2ldrop import experiments
 from d2ldrop._backend import available_backends
 from d2ldrop.cli import main
-from d2ldrop.experiments import inference, registry, runner
+from d2ldrop.experiments import inference, registry, results, runner
 from d2ldrop.experiments.catalog import activations, common, mc_dropout, weight_decay
+from d2ldrop.sweep import RunStoreError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -119,7 +120,7 @@ def _check_specific(name: str, table: dict, out) -> None:
         assert "p1=0.5 p2=0.2" in rows and "p1=0.2 p2=0.5" in rows  # swapped and chapter's
         assert table["analysis"]["swapped_minus_chapter"]["n"] == 2
     elif name == "activations":
-        run = json.loads(next((out / "runs").glob("*dropout*")).read_text())["result"]
+        run = next(r["result"] for r in _run_files(out / "runs") if r["spec"]["dropout1"] > 0)
         curve = run["curves"]["h2_zeros_train"]
         assert len(curve) == 3  # epochs 0, 1, 2
         eval_zeros = run["curves"]["h2_zeros_eval"]
@@ -146,8 +147,13 @@ def _check_specific(name: str, table: dict, out) -> None:
 # -- resume and reproducibility --------------------------------------------------------------
 
 
+def _run_files(runs: Path) -> list[dict]:
+    """The saved runs of a store, each with its path under "path"."""
+    return [{**json.loads(p.read_text()), "path": p} for p in sorted(runs.glob("*.json"))]
+
+
 @pytest.mark.realdata
-def test_rerun_skips_finished_runs_and_redoes_changed_ones(exp_backend, real_data, tmp_path):
+def test_rerun_skips_finished_runs_and_refuses_changed_ones(exp_backend, real_data, tmp_path):
     def run(**kw):
         return experiments.run("mc-dropout", backend=exp_backend, out=tmp_path, quick=True,
                                data=real_data, **kw)
@@ -160,7 +166,7 @@ def test_rerun_skips_finished_runs_and_redoes_changed_ones(exp_backend, real_dat
     assert (tmp_path / "mc-dropout.json").read_text() == table
 
     # A deleted run is trained again, to the same numbers (same seed).
-    (path,) = (tmp_path / "runs").glob("*seed1.json")
+    (path,) = [r["path"] for r in _run_files(tmp_path / "runs") if r["spec"]["seed"] == 1]
     saved = json.loads(path.read_text())
     path.unlink()
     redo = run()
@@ -168,12 +174,34 @@ def test_rerun_skips_finished_runs_and_redoes_changed_ones(exp_backend, real_dat
     assert json.loads(path.read_text())["result"] == saved["result"]
     assert (tmp_path / "mc-dropout.json").read_text() == table
 
-    # A run saved with another configuration is not reused.
-    saved["identity"]["settings"]["epochs"] = 7
+    # A file holding a run with another configuration is neither reused nor replaced.
+    edited = {**saved, "spec": {**saved["spec"], "epochs": 7}}
+    path.write_text(json.dumps(edited))
+    with pytest.raises(RunStoreError, match="differs in: epochs"):
+        run()
+    assert json.loads(path.read_text()) == edited
     path.write_text(json.dumps(saved))
-    assert run().ran == 1
     # Other settings (another seed range) are other runs.
     assert run(seed=1).ran == 1  # seeds 1, 2: seed 1 is reused
+
+
+@pytest.mark.realdata
+def test_other_epochs_in_the_same_out_keep_the_finished_runs(exp_backend, real_data, tmp_path,
+                                                             capsys):
+    """Issue 17, defect 2: runs with other --epochs (or --quick) are other runs: the
+    finished ones stay as they are, and running the first command again reuses them all."""
+    def experiment(*more: str) -> str:
+        assert main(["experiment", "epochs", "-b", exp_backend, "--quick", "--out",
+                     str(tmp_path), "-q", *more]) == 0
+        return capsys.readouterr().out
+
+    experiment("--epochs", "1")
+    before = {p.name: p.read_text() for p in (tmp_path / "runs").glob("*.json")}
+    assert len(before) == 4
+    experiment("--epochs", "2")
+    after = {p.name: p.read_text() for p in (tmp_path / "runs").glob("*.json")}
+    assert len(after) == 8 and all(after[name] == text for name, text in before.items())
+    assert "0 run(s) trained, 4 reused" in experiment("--epochs", "1")
 
 
 @pytest.mark.realdata
@@ -220,11 +248,34 @@ def test_diverged_runs_are_saved_and_left_out(exp_backend, real_data, tmp_path):
     assert experiments.run_experiment(exp, settings, tmp_path, data=real_data).ran == 0
 
 
+def test_one_seed_gives_no_interval_and_no_verdict():
+    """Issue 17, defect 7: with one seed no interval exists; the table says so and the
+    interaction is not called "not additive" (nor additive)."""
+    exp = experiments.get_experiment("weight-decay")
+    settings = experiments.Settings(backend="any", epochs=1, seeds=(0,))
+    values = {common.NONE: 0.80, common.DROPOUT: 0.82, weight_decay.WD: 0.81,
+              weight_decay.BOTH: 0.83}  # an interaction of +0.0000
+    runs = {(c.key, 0): {"metrics": {k: v for k in ("test_acc", "test_acc_last3",
+                                                     "train_eval_acc")} | {"gap": 0.01}}
+            for c, v in values.items()}
+    result = experiments.ExperimentResult(exp, settings, {}, runs)
+    results.aggregate(result)
+    text = experiments.report(result)
+    assert "not additive" not in text and "additive within" not in text
+    assert "additivity undecided" in text
+    assert "interaction (both - dropout - weight decay + neither) " in text
+    assert "+0.0200 (n=1: no interval)" in text  # dropout - none, in the table
+    assert inference.summarize([0.1]).excludes_zero is False
+
+
 # -- arguments -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("bad", [["--epochs", "0"], ["--seeds", "0"], ["--seed", "-1"],
-                                 ["--backend", "all"], ["--backend", "jax"]])
+                                 ["--backend", "all"], ["--backend", "nosuch"], ["--jobs", "0"],
+                                 ["--threads-per-run", "0"], ["--address", "auto"],
+                                 ["--executor", "dask"],
+                                 ["--executor", "ray", "--address", "auto", "--jobs", "2"]])
 def test_bad_arguments_exit_2(bad, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["experiment", "epochs", "--out", str(tmp_path), *bad])

@@ -8,15 +8,19 @@ from pathlib import Path
 
 from d2ldrop.commands._args import add_backend_argument, check_writable_dir, seed_type
 from d2ldrop.data import load_fashion_mnist_arrays
+from d2ldrop.errors import UsageError
 from d2ldrop.experiments import (
     EXPERIMENTS,
     NAMES,
     get_experiment,
     make_settings,
     report,
-    run_experiment,
+    run_experiments,
 )
+from d2ldrop.experiments.results import ExperimentResult
 from d2ldrop.experiments.spec import epochs_and_seeds
+from d2ldrop.sweep.driver import Counts
+from d2ldrop.sweep.executors import KINDS, check_choice
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train the chapter's scratch MLP in each configuration of an experiment, "
         "once per seed, and write a table (CSV, JSON) of means, standard deviations and paired "
         "95% t-intervals over the seeds, plus a figure (PNG), to --out. Each finished run is "
-        "saved in --out/runs/; running the same command again skips them, so an interrupted "
-        "experiment continues where it stopped.",
+        "saved once in the run store (--out/runs/, one file per run, named by a hash of "
+        "everything that determines it) and reused by every experiment that needs it; "
+        "running the same command again skips them, so an interrupted experiment continues "
+        "where it stopped. Runs with other settings (--epochs, --quick, ...) are other "
+        "files: nothing finished is overwritten.",
         epilog=f"experiments:\n{listing}\n  all           every experiment, each in --out/NAME",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -47,8 +54,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default: runs/experiments/NAME)")
     p.add_argument("--data-dir", type=Path, default=None, help="directory with the data")
+    p.add_argument("--store", type=Path, default=None,
+                   help="the run store, shared by every experiment (default: --out/runs)")
     p.add_argument("--quiet", "-q", action="store_true", help="no line per run")
+    add_executor_arguments(p)
     p.set_defaults(func=run, parser=p)
+
+
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    """``--jobs``, ``--executor``, ``--address``, ``--threads-per-run``."""
+    g = p.add_argument_group("where the runs are computed")
+    g.add_argument("--jobs", "-j", type=int, default=None,
+                   help="N runs at once in N worker processes on this machine (default: one "
+                   "after another in this process); with --executor ray and no --address, "
+                   "the CPUs of the local Ray cluster in runs")
+    g.add_argument("--executor", choices=KINDS, default=None,
+                   help="local (this machine; the default) or ray (each run a Ray task; "
+                   "needs pip install \"d2ldrop[ray]\")")
+    g.add_argument("--address", default=None,
+                   help="with --executor ray: the cluster to join (auto, HOST:6379, "
+                   "ray://HOST:10001); default: start a local cluster for the sweep")
+    g.add_argument("--threads-per-run", type=int, default=None, metavar="T",
+                   help="threads (and Ray CPUs) of each run, set before its framework loads "
+                   "(default: the cores / --jobs for worker processes, 1 on Ray, the "
+                   "frameworks' own in this process); recorded in each run's file")
 
 
 def _check_args(args: argparse.Namespace) -> list[str]:
@@ -57,10 +86,15 @@ def _check_args(args: argparse.Namespace) -> list[str]:
     Returns the names of the experiments to run.
     """
     parser: argparse.ArgumentParser = args.parser
-    for name in ("epochs", "seeds"):
+    for name in ("epochs", "seeds", "jobs", "threads_per_run"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            parser.error(f"--{name}: expected an integer >= 1. Received: {value}")
+            parser.error(f"--{name.replace('_', '-')}: expected an integer >= 1. "
+                         f"Received: {value}")
+    try:
+        check_choice(args.executor, args.jobs, args.address, args.threads_per_run)
+    except UsageError as err:
+        parser.error(f"--{err}")
     names = list(NAMES) if args.name == "all" else [args.name]
     for name in names:
         try:
@@ -71,6 +105,9 @@ def _check_args(args: argparse.Namespace) -> list[str]:
     if args.out is None:
         args.out = Path("runs/experiments") / args.name
     check_writable_dir(parser, args.out)
+    if args.store is None:
+        args.store = args.out / "runs"
+    check_writable_dir(parser, args.store, "--store")
     return names
 
 
@@ -81,17 +118,26 @@ def run(args: argparse.Namespace) -> int:
                 for n in names}  # a missing framework fails here, before any data is read
     data = load_fashion_mnist_arrays(data_dir=args.data_dir)
     log = None if args.quiet else (lambda line: print(line, flush=True))
-    for name in names:
-        out = args.out / name if args.name == "all" else args.out
-        try:
-            result = run_experiment(get_experiment(name), settings[name], out, data=data,
-                                    log=log)
-        except KeyboardInterrupt:
-            print(f"d2ldrop experiment: interrupted; the finished runs are kept in "
-                  f"{out / 'runs'}: run the same command again to continue", file=sys.stderr)
-            return 130
+    items = [(get_experiment(n), settings[n], args.out / n if args.name == "all" else args.out)
+             for n in names]
+    counts = Counts()
+
+    def show(result: ExperimentResult) -> None:
         print()
         print(report(result))
-        print(f"\n{result.ran} run(s) trained, {result.skipped} reused; wrote "
+        shared = f" ({result.shared} shared with other experiments)" if result.shared else ""
+        print(f"\n{result.ran} run(s) trained, {result.skipped} reused{shared}; wrote "
               f"{', '.join(str(p) for p in result.paths)}\n", flush=True)
+
+    try:
+        run_experiments(items, store=args.store, data=data, executor=args.executor,
+                        jobs=args.jobs, address=args.address,
+                        threads_per_run=args.threads_per_run, log=log, on_result=show,
+                        counts=counts)
+    except KeyboardInterrupt:
+        print(f"d2ldrop experiment: interrupted; the finished runs are kept in "
+              f"{args.store}: run the same command again to continue", file=sys.stderr)
+        return 130
+    if len(names) > 1:
+        print(f"sweep: {counts.describe()}; runs in {args.store}", flush=True)
     return 0

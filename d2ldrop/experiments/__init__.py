@@ -3,18 +3,22 @@
 Each experiment trains the chapter's scratch MLP in a few configurations, once
 per seed, and reports every metric as the mean and spread over the seeds, with
 paired differences (same seed: same initial weights and batch order) and their
-95% t-intervals, so that a difference can be told from noise. Runs are saved
-one file each and skipped when the experiment is run again: an interrupted
-experiment continues where it stopped.
+95% t-intervals, so that a difference can be told from noise. Each run is a
+plain spec with a content hash (:mod:`d2ldrop.sweep`), saved once in a run
+store and reused by every experiment that needs it: an interrupted experiment
+continues where it stopped, and runs can be computed in worker processes
+(``jobs=N``) or on a Ray cluster (``executor="ray"``).
 
     from d2ldrop import experiments
 
     result = experiments.run("dropout-grid", out="runs/grid", quick=True)  # default backend
     print(experiments.report(result))      # the table, as `d2ldrop experiment` prints it
     result.rows[0].metrics["test_acc"]      # Summary(mean, sd, ci95, n)
+    experiments.run("noise", out="runs/noise", jobs=2)  # two worker processes
 
-Modules: ``spec`` (configurations, settings, columns, rows), ``runner`` (runs,
-run files, resume), ``results`` (aggregation over seeds), ``tables`` (text,
+Modules: ``spec`` (configurations, settings, columns, rows), ``runner`` (one
+run: training and evaluation), ``plan`` (experiments as a sweep of run specs,
+the store, the executors), ``results`` (aggregation over seeds), ``tables`` (text,
 Markdown, CSV, JSON, the report), ``registry`` (the experiments by name),
 ``catalog`` (one module per experiment: its configurations, run, analysis and
 figure), ``plots`` (figure helpers), ``inference`` (t-intervals, Welch and
@@ -24,13 +28,14 @@ d2ldrop's adapters.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from pathlib import Path
 
 from d2ldrop.data import FashionMNIST
 from d2ldrop.experiments.inference import Summary, paired, summarize
+from d2ldrop.experiments.plan import run_experiment, run_experiments
 from d2ldrop.experiments.registry import EXPERIMENTS, NAMES, get_experiment
 from d2ldrop.experiments.results import ExperimentResult
-from d2ldrop.experiments.runner import run_experiment
 from d2ldrop.experiments.spec import Config, Experiment, Log, Row, Settings, make_settings
 from d2ldrop.experiments.tables import report
 
@@ -47,6 +52,11 @@ def run(
     data: FashionMNIST | None = None,
     data_dir: str | Path | None = None,
     log: Log | None = None,
+    store: str | Path | None = None,
+    executor: str | Executor | None = None,
+    jobs: int | None = None,
+    address: str | None = None,
+    threads_per_run: int | None = None,
 ) -> ExperimentResult:
     """Run (or resume) experiment ``name`` and write its table and figure to ``out``.
 
@@ -54,11 +64,16 @@ def run(
     2 seeds). ``epochs`` and ``seeds`` override either form; the seeds are
     ``seed, seed + 1, ...``. ``data``: arrays already loaded (else they are
     found as ``load_fashion_mnist_arrays(data_dir=...)`` finds them).
+    ``store``: the run store (default ``out/runs``). ``jobs=N``: N worker
+    processes; ``executor="ray"`` (with ``address``), or any
+    ``concurrent.futures.Executor``; ``threads_per_run``: threads of each run.
     """
     experiment = get_experiment(name)
     settings = make_settings(experiment, backend, epochs=epochs, seeds=seeds, seed=seed,
                              quick=quick)
-    return run_experiment(experiment, settings, out, data=data, data_dir=data_dir, log=log)
+    return run_experiment(experiment, settings, out, store=store, data=data,
+                          data_dir=data_dir, log=log, executor=executor, jobs=jobs,
+                          address=address, threads_per_run=threads_per_run)
 
 
 __all__ = [
@@ -76,5 +91,6 @@ __all__ = [
     "report",
     "run",
     "run_experiment",
+    "run_experiments",
     "summarize",
 ]

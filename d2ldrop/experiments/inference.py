@@ -9,7 +9,8 @@ Numerical Recipes); :func:`t_quantile` agrees with published tables to 1e-9.
 * :func:`paired`: the same for per-seed differences of two configurations that
   share a seed (same initial weights, same batch order), which removes the
   seed-to-seed variation that both share;
-* :func:`welch`: Welch's two-sample t-test (unequal variances);
+* :func:`welch`: Welch's two-sample t-test (unequal variances), and
+  :func:`welch_interval`: the interval of the difference of two means;
 * :func:`mann_whitney`: the rank-sum test and its AUC, P(X > Y) + P(X = Y) / 2.
 """
 
@@ -182,6 +183,27 @@ def welch(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     t = (float(np.mean(x)) - float(np.mean(y))) / math.sqrt(vx + vy)
     df = (vx + vy) ** 2 / (vx**2 / (nx - 1) + vy**2 / (ny - 1))
     return t, df, t_two_sided_p(t, df)
+
+
+def welch_interval(x: Sequence[float], y: Sequence[float],
+                   level: float = 0.99) -> tuple[float, float, float, float]:
+    """mean(x) - mean(y), the ends of its Welch ``level`` interval, and the degrees of freedom.
+
+    The interval is the difference ± t(df) · sqrt(var(x)/nx + var(y)/ny), with
+    Welch's df (unequal variances). Fewer than 2 values in a group: NaN ends.
+    Both groups without spread: the interval is the difference itself.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    nx, ny = len(x), len(y)
+    diff = float(np.mean(x)) - float(np.mean(y)) if nx and ny else math.nan
+    if nx < 2 or ny < 2:
+        return diff, math.nan, math.nan, math.nan
+    vx, vy = float(np.var(x, ddof=1)) / nx, float(np.var(y, ddof=1)) / ny
+    if vx + vy == 0.0:
+        return diff, diff, diff, math.inf
+    df = (vx + vy) ** 2 / (vx**2 / (nx - 1) + vy**2 / (ny - 1))
+    half = t_quantile(0.5 + level / 2.0, df) * math.sqrt(vx + vy)
+    return diff, diff - half, diff + half, df
 
 
 def average_ranks(a: np.ndarray) -> np.ndarray:

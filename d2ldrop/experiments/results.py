@@ -40,8 +40,9 @@ class ExperimentResult:
     analysis: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)
-    ran: int = 0
-    skipped: int = 0
+    ran: int = 0  # runs computed for this experiment by the call that made the result
+    skipped: int = 0  # runs taken from the store, or computed for another experiment
+    shared: int = 0  # of those skipped, computed by the same sweep for another experiment
 
     def runs_of(self, config: Config) -> list[RunResult]:
         """The finished runs of ``config``, in seed order."""

@@ -1,48 +1,33 @@
-"""Running an experiment: one run per (configuration, seed), saved and resumed.
+"""One experiment run: a configuration trained with one seed, and measured.
 
 A run builds the chapter's scratch MLP with ``build_mlp(seed=seed)`` and trains
 it with ``train_ch3`` on a ``Batches(seed=seed)`` order, so two configurations
 with the same seed start from the same weights and see the same batches; their
 difference is paired (see :func:`d2ldrop.experiments.inference.paired`).
 
-Every finished run is written atomically to ``OUT/runs/<backend>-<config>-seed<s>.json``
-with everything that determines it (experiment, settings, options, configuration,
-seed). A later call skips a run whose file holds the same identity, and redoes
-one whose identity differs (other epochs, another data size, ...). Only
-framework-free code lives here: tensors are made by ``Batches`` and read back
-with the adapter's ``to_numpy``.
+A run is described by a :class:`~d2ldrop.sweep.spec.RunSpec`; :func:`perform`
+turns one into its :class:`RunContext` and runs it (in this process or in a
+sweep worker, see :mod:`d2ldrop.experiments.plan`). Only framework-free code
+lives here: tensors are made by ``Batches`` and read back with the adapter's
+``to_numpy``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from d2ldrop._io import json_safe, to_json, write_atomic
-from d2ldrop.data import Batches, FashionMNIST, load_fashion_mnist_arrays
-from d2ldrop.experiments.results import ExperimentResult, aggregate, as_float, with_derived
-from d2ldrop.experiments.spec import (
-    Config,
-    Data,
-    Experiment,
-    Log,
-    RunContext,
-    RunResult,
-    Settings,
-)
-from d2ldrop.experiments.tables import write_outputs
+from d2ldrop._io import json_safe
+from d2ldrop.data import Batches, FashionMNIST
+from d2ldrop.experiments.spec import Config, Data, RunContext, RunResult, Settings
 from d2ldrop.models import MLP, build_mlp
 from d2ldrop.reference import cross_entropy
+from d2ldrop.sweep.spec import RunSpec
 from d2ldrop.training import SGD, CrossEntropyLoss, TrainingDiverged, train_ch3
 
-#: Bumped when the content of a run file changes meaning: older files are redone.
-RUN_FORMAT = 1
 #: Batch size of the evaluation passes (no gradients, so larger than training's).
 EVAL_BATCH = 2000
 
@@ -143,89 +128,22 @@ def train_and_evaluate(
     return {"metrics": metrics, "curves": curves}
 
 
-# -- run files -------------------------------------------------------------------------
+# -- a run from its spec -----------------------------------------------------------------
 
 
-def run_identity(experiment: Experiment, settings: Settings, options: dict[str, Any],
-                 config: Config, seed: int) -> dict[str, Any]:
-    """What determines a run; a saved run is reused only if this matches exactly."""
-    return json_safe({"format": RUN_FORMAT, "experiment": experiment.name,
-                      "settings": settings.identity(), "options": options,
-                      "config": config.to_dict(), "seed": seed})
+def context(spec: RunSpec, data: FashionMNIST) -> RunContext:
+    """The :class:`RunContext` of a run spec: its settings, configuration and data."""
+    settings = Settings(backend=spec.backend, epochs=spec.epochs, seeds=(spec.seed,),
+                        train_size=spec.train_size, test_size=spec.test_size, lr=spec.lr,
+                        batch_size=spec.batch_size, model=spec.model, init=spec.init,
+                        updater=spec.updater)
+    config = Config("run", spec.dropout1, spec.dropout2, spec.noise, spec.weight_decay)
+    return RunContext(settings, config, spec.seed, dict(spec.options),
+                      Data.subset(data, spec.train_size, spec.test_size))
 
 
-def run_path(out: Path, settings: Settings, config: Config, seed: int) -> Path:
-    """Where the run of ``config`` with ``seed`` is saved."""
-    return out / "runs" / f"{settings.backend}-{config.key}-seed{seed}.json"
-
-
-def load_run(path: Path, identity: dict[str, Any]) -> RunResult | None:
-    """The saved result at ``path`` if it exists, reads, and has this identity."""
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(saved, dict) or saved.get("identity") != identity:
-        return None
-    return saved.get("result")
-
-
-# -- the experiment --------------------------------------------------------------------
-
-
-def run_experiment(
-    experiment: Experiment,
-    settings: Settings,
-    out: str | Path,
-    *,
-    data: FashionMNIST | None = None,
-    data_dir: str | Path | None = None,
-    log: Log | None = None,
-) -> ExperimentResult:
-    """Run (or resume) every (configuration, seed), then write the table and figure.
-
-    ``out`` receives ``runs/*.json`` (one per finished run), ``<name>.csv``,
-    ``<name>.json`` and ``<name>.png``. ``log`` gets one line per run.
-    Ctrl-C stops after saving the finished runs (KeyboardInterrupt propagates).
-    """
-    out = Path(out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    log = log or (lambda line: None)
-    options = experiment.options_for(settings.quick)
-    if data is None:
-        data = load_fashion_mnist_arrays(data_dir=data_dir)
-    subset = Data.subset(data, settings.train_size, settings.test_size)
-    result = ExperimentResult(experiment, settings, options, runs={})
-    plan = [(c, s) for c in experiment.configs for s in settings.seeds]
-    run = experiment.run or train_and_evaluate
-    for i, (config, seed) in enumerate(plan, start=1):
-        identity = run_identity(experiment, settings, options, config, seed)
-        path = run_path(out, settings, config, seed)
-        tag = f"{experiment.name} [{i}/{len(plan)}] {config.label}, seed {seed}"
-        saved = load_run(path, identity)
-        if saved is not None:
-            result.runs[(config.key, seed)] = with_derived(saved)
-            result.skipped += 1
-            log(f"{tag}: done before ({path.name})")
-            continue
-        start = time.perf_counter()
-        ctx = RunContext(experiment, settings, config, seed, options, subset)
-        try:
-            outcome = run(ctx)
-        except KeyboardInterrupt:
-            log(f"{tag}: interrupted; {i - 1} of {len(plan)} runs are saved in {out / 'runs'}")
-            raise
-        outcome = json_safe(outcome)
-        seconds = time.perf_counter() - start
-        write_atomic(path, to_json({"identity": identity, "result": outcome,
-                                    "seconds": round(seconds, 2)}, indent=1))
-        result.runs[(config.key, seed)] = with_derived(outcome)
-        result.ran += 1
-        m = outcome.get("metrics", {})
-        what = (f"error: {outcome['error']}" if outcome.get("error") else
-                f"test acc {as_float(m.get('test_acc')):.4f}, train acc (dropout off) "
-                f"{as_float(m.get('train_eval_acc')):.4f}")
-        log(f"{tag}: {what} ({seconds:.1f} s)")
-    aggregate(result)
-    write_outputs(result, out)
-    return result
+def perform(spec: RunSpec, data: FashionMNIST,
+            run: Callable[[RunContext], RunResult] | None = None) -> RunResult:
+    """Perform one experiment run: ``run`` (default :func:`train_and_evaluate`) on its
+    context, the result as strict-JSON data. What a sweep worker calls."""
+    return json_safe((run or train_and_evaluate)(context(spec, data)))

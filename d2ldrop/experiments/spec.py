@@ -151,7 +151,6 @@ class Experiment:
 class RunContext:
     """Everything a run function gets: one configuration and one seed."""
 
-    experiment: Experiment
     settings: Settings
     config: Config
     seed: int

@@ -22,7 +22,8 @@ from d2ldrop.experiments.spec import Experiment
 
 
 def fmt_summary(s: Summary, digits: int = 4, signed: bool = False) -> str:
-    """'mean ± sd' ('-' when unknown); ``signed`` for differences: 'mean [low, high]'."""
+    """'mean ± sd' ('-' when unknown); ``signed`` for differences: 'mean [low, high]'
+    (the mean alone where one seed gives no interval)."""
     if s.n == 0:
         return "-"
     if signed:
@@ -54,10 +55,16 @@ def table_cells(result: ExperimentResult) -> list[list[str]]:
         cells = [row.config.label, f"{row.n}{failed}"]
         cells += [fmt_summary(row.metrics[c.key], c.digits) for c in exp.columns]
         if exp.baseline:
-            cells += [fmt_summary(row.vs_baseline[k], digits.get(k, 4), signed=True)
+            cells += [_difference_cell(row.vs_baseline[k], digits.get(k, 4))
                       if k in row.vs_baseline else "(baseline)" for k in exp.compare]
         lines.append(cells)
     return lines
+
+
+def _difference_cell(s: Summary, digits: int) -> str:
+    """A paired difference; with one seed the cell says that no interval exists."""
+    text = fmt_summary(s, digits, signed=True)
+    return f"{text} (n=1: no interval)" if s.n == 1 else text
 
 
 def text_table(result: ExperimentResult) -> str:

@@ -33,6 +33,8 @@ def p_text(x: float) -> str:
 
 def verdict(s: Summary) -> str:
     """Whether a paired difference's 95% interval excludes 0, in words."""
+    if s.n == 0:
+        return "no finished run: no interval"
     if s.n < 2:
         return "one seed: no interval"
     return "the 95% CI excludes 0" if s.excludes_zero else "within the spread (CI includes 0)"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from d2ldrop.experiments.catalog.common import COMPARE, DROPOUT, NONE, STANDARD, verdict
-from d2ldrop.experiments.inference import paired, summarize
+from d2ldrop.experiments.inference import Summary, paired, summarize
 from d2ldrop.experiments.plots import figure, legend, save, style
 from d2ldrop.experiments.results import ExperimentResult
 from d2ldrop.experiments.spec import Config, Experiment
@@ -36,10 +36,20 @@ def _analyse(result: ExperimentResult) -> tuple[dict[str, Any], list[str]]:
         notes.append(f"{key}: effect vs neither: " + "; ".join(
             f"{k} {fmt_summary(s, signed=True)}" for k, s in effects.items() if k != "interaction"))
         notes.append(f"{key}: interaction (both - dropout - weight decay + neither) "
-                     f"{fmt_summary(inter, signed=True)}: "
-                     + ("additive within the spread" if not inter.excludes_zero and inter.n >= 2
-                        else verdict(inter) + ", not additive"))
+                     f"{fmt_summary(inter, signed=True)}: {additivity(inter)}")
     return analysis, notes
+
+
+def additivity(interaction: Summary) -> str:
+    """What the interaction's 95% interval says about additivity, in words.
+
+    With fewer than 2 seeds there is no interval, and so no verdict.
+    """
+    if interaction.n < 2:
+        return f"{verdict(interaction)}, additivity undecided (it needs 2 or more seeds)"
+    if interaction.excludes_zero:
+        return f"{verdict(interaction)}, not additive"
+    return "additive within the spread"
 
 
 def plot_interaction(result: ExperimentResult, path: Path) -> Path:
