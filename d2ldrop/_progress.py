@@ -1,4 +1,9 @@
-"""A one-line progress bar for terminals; silent when the stream is not a tty."""
+"""A one-line progress bar: on a terminal, or in a notebook; silent anywhere else.
+
+On a terminal the line is redrawn with a carriage return; in a notebook (an
+IPython kernel, see :mod:`d2ldrop.display.kernel`) it is one output replaced in
+place. A log file or a pipe gets nothing unless the caller asks (``enabled=True``).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,18 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from d2ldrop.display import kernel
+from d2ldrop.display.progress import NotebookLine
+
 
 class Progress:
     """``label [#####.....] done/total suffix``, redrawn at most ten times a second.
 
-    ``fmt`` turns a count into text (bytes as MiB, batches as plain numbers);
-    ``suffix`` is extra text a caller can update with each step.
+    ``enabled`` None: on a terminal or in a notebook only; True: also on a
+    stream that is neither (a log); False: never. ``fmt`` turns a count into
+    text (bytes as MiB, batches as plain numbers); ``suffix`` is extra text a
+    caller can update with each step. :meth:`restart` begins the next line (the
+    next epoch): a new line on a terminal, the same output in a notebook.
     """
 
     def __init__(
@@ -27,8 +38,13 @@ class Progress:
         width: int = 30,
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
-        if enabled is None:
-            enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._notebook: NotebookLine | None = None
+        if enabled is not False and not tty and kernel.in_notebook():
+            self._notebook = NotebookLine()
+            enabled = True
+        elif enabled is None:
+            enabled = tty
         self.label, self.total, self.enabled, self.fmt, self.width = (
             label, total, enabled, fmt, width,
         )
@@ -48,9 +64,22 @@ class Progress:
             )
         else:
             bar = self.fmt(done)
+        if self._notebook is not None:
+            counts = bar.split("] ", 1)[-1]  # the HTML bar replaces the #s
+            fraction = min(done, self.total) / self.total if self.total else None
+            self._notebook.write(f"{self.label} {counts} {suffix}".rstrip(), fraction)
+            return
         self.stream.write(f"\r{self.label} {bar} {suffix}".rstrip() + "\x1b[K")
         self.stream.flush()
         self._shown = True
+
+    def restart(self, label: str, total: int | None = None) -> None:
+        """Begin the next line (e.g. the next epoch) under ``label``."""
+        self.close()
+        self.label = label
+        if total is not None:
+            self.total = total
+        self._last = -math.inf
 
     def close(self) -> None:
         if self._shown:

@@ -1,7 +1,8 @@
 """What a training run measured: one :class:`EpochRecord` per epoch, in a :class:`History`.
 
 Histories are plain data (no framework): they are saved as strict JSON and CSV
-(:meth:`History.save`) and read back with :meth:`History.from_dict`.
+(:meth:`History.save`) and read back with :meth:`History.from_dict`; in a
+notebook they show as a table, and :meth:`History.figure` draws their curves.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from d2ldrop._io import to_json, write_atomic
+from d2ldrop.display.figure import InlineFigure, curves
+from d2ldrop.display.reprs import history_html
 
 
 @dataclass
@@ -82,6 +85,13 @@ class History:
         for r in self.epochs:
             writer.writerow([self.backend, self.model, *(getattr(r, n) for n in names)])
         return out.getvalue()
+
+    def _repr_html_(self) -> str:
+        return history_html(self)
+
+    def figure(self, title: str | None = None) -> InlineFigure:
+        """The book's three curves of this run (shown inline in a notebook)."""
+        return curves([self], title)
 
     def save(self, directory: str | os.PathLike[str], stem: str | None = None) -> list[Path]:
         """Write ``<stem>.json`` and ``<stem>.csv``; each file is replaced atomically."""

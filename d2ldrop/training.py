@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from d2ldrop._progress import Progress
+from d2ldrop.display.live import live_curves
 from d2ldrop.errors import D2LDropError
 from d2ldrop.history import EpochRecord, History
 from d2ldrop.models import MLP
@@ -156,13 +157,15 @@ def train_epochs(
     if not runs:
         raise ValueError("Expected one or more runs to train. Received: none")
     num_batches = len(batches) if hasattr(batches, "__len__") else None
+    # One bar for the whole run: a line per epoch on a terminal, one output in a notebook.
+    bar = Progress(label, num_batches, enabled=progress)
     try:
         for epoch in range(1, num_epochs + 1):
             tallies = [_Tally() for _ in runs]
             seen = 0
             start = time.perf_counter()
-            with Progress(f"{label} epoch {epoch}/{num_epochs}", num_batches,
-                          enabled=progress) as bar:
+            bar.restart(f"{label} epoch {epoch}/{num_epochs}")
+            with bar:
                 for batch, (X, y) in enumerate(batches, start=1):
                     for run, tally in zip(runs, tallies):
                         step_start = time.perf_counter()
@@ -207,13 +210,17 @@ def train_ch3(
     *,
     progress: bool | None = None,
     on_epoch: Callable[[History], None] | None = None,
+    live: bool | None = None,
 ) -> History:
     """Train ``net`` for ``num_epochs`` and evaluate it after each, as the book does.
 
     Train loss and accuracy are those of the training-mode forward passes of the
     epoch (dropout on); test accuracy is measured in evaluation mode (dropout
-    off). ``progress`` None shows a bar only on a terminal. ``on_epoch`` is
-    called with the history after every finished epoch (e.g. to save it).
+    off). ``progress`` None shows a bar only on a terminal or in a notebook.
+    ``on_epoch`` is called with the history after every finished epoch (e.g. to
+    save it). ``live``: the three curves redrawn in place after every epoch, in
+    one notebook output (None: in a notebook unless ``progress`` is False; False:
+    never; True: also outside a notebook, which needs IPython).
 
     Raises TrainingDiverged (carrying the history so far) if the loss becomes
     NaN or infinite. Ctrl-C stops after the current batch: the finished epochs
@@ -249,7 +256,15 @@ def train_ch3(
         },
     )
     run = Run(history, step, lambda: accuracy(evaluate, test_iter))
-    train_epochs([run], train_iter, num_epochs, label=f"{net.backend}/{net.kind}",
-                 progress=progress,
-                 on_epoch=None if on_epoch is None else lambda: on_epoch(history))
+    label = f"{net.backend}/{net.kind}"
+    redraw = live_curves(live, progress, label, num_epochs)
+
+    def end_epoch() -> None:
+        if redraw is not None:
+            redraw([history])
+        if on_epoch is not None:
+            on_epoch(history)
+
+    train_epochs([run], train_iter, num_epochs, label=label, progress=progress,
+                 on_epoch=end_epoch)
     return history

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from d2ldrop._io import write_atomic, write_json
+from d2ldrop.display.figure import PNGFile
+from d2ldrop.display.html import block, bullets
+from d2ldrop.lockstep.constants import REFERENCE
 from d2ldrop.lockstep.plot import plot_lockstep
-from d2ldrop.lockstep.report import epoch_line, format_lockstep
-from d2ldrop.lockstep.result import REFERENCE, LockstepResult
+from d2ldrop.lockstep.report import epoch_line, format_lockstep, lockstep_html
+from d2ldrop.lockstep.result import LockstepResult
 from d2ldrop.lockstep.run import run_lockstep
 from d2ldrop.training import TrainingDiverged
 
@@ -40,6 +43,14 @@ class LockstepOutcome:
     def agrees(self) -> bool:
         """No model diverged, and every model's backends agree."""
         return not self.diverged and all(r.agrees for r in self.results)
+
+    def _repr_html_(self) -> str:
+        return block(lockstep_html(self.results) if self.results else "",
+                     bullets(f"{kind} diverged: {err}" for kind, err in self.diverged.items()))
+
+    def figure(self) -> PNGFile | None:
+        """The figure written at the end (``lockstep.png``), shown inline; None if none."""
+        return PNGFile(self.plot) if self.plot is not None else None
 
 
 def save_lockstep(
@@ -69,12 +80,15 @@ def run_and_save(
     progress: bool | None = None,
     echo: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
+    live: bool | None = None,
 ) -> LockstepOutcome:
     """:func:`run_lockstep` of each model in ``kinds``, saved to ``out`` as it goes.
 
     ``echo`` (if given) gets a line after every epoch (:func:`epoch_line`);
     ``warn`` gets ``"<model>: <error>"`` when a model diverges (the next model
-    still runs). Ctrl-C stops after the current step, keeping what finished.
+    still runs). ``live``: each model's curves redrawn in place in a notebook
+    (see :func:`run_lockstep`). Ctrl-C stops after the current step, keeping
+    what finished.
     """
     out = Path(out)
     outcome = LockstepOutcome()
@@ -89,7 +103,7 @@ def run_and_save(
             res = run_lockstep(
                 kind, backends, data, num_epochs=num_epochs, lr=lr, batch_size=batch_size,
                 dropout=dropout, seed=seed, updater=updater, dtype=dtype, progress=progress,
-                on_epoch=on_epoch,
+                on_epoch=on_epoch, live=live,
             )
         except TrainingDiverged as err:
             outcome.diverged[kind] = str(err)

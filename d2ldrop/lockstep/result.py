@@ -10,16 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from d2ldrop.display.figure import InlineFigure
 from d2ldrop.history import History
-
-#: Name of the numpy reference among the runs.
-REFERENCE = "numpy"
-#: What lockstep runs must satisfy: the largest difference between two backends of
-#: the per-epoch training loss, and of the final test accuracy. Float64 runs of the
-#: chapter meet them by ten orders of magnitude; float32 runs cannot: the run
-#: amplifies one float32 rounding until the runs part (README, "Lockstep").
-LOSS_BOUND = 1e-3
-TEST_ACC_BOUND = 0.003
+from d2ldrop.lockstep.constants import LOSS_BOUND, REFERENCE, TEST_ACC_BOUND
+from d2ldrop.lockstep.plot import lockstep_figure
+from d2ldrop.lockstep.report import lockstep_html
 
 
 @dataclass
@@ -64,6 +59,13 @@ class LockstepResult:
     final_param_diffs: dict[str, float] = field(default_factory=dict)
     param_scale: float = math.nan
     interrupted: bool = False
+
+    def _repr_html_(self) -> str:
+        return lockstep_html([self])
+
+    def figure(self, title: str | None = None) -> InlineFigure:
+        """Every run's curves and the batch-loss differences (inline in a notebook)."""
+        return InlineFigure(lockstep_figure([self], title))
 
     @property
     def max_train_loss_diff(self) -> float | None:

@@ -15,10 +15,14 @@ import numpy as np
 from d2ldrop._backend import get_adapter
 from d2ldrop._validate import check_seed
 from d2ldrop.data import Batches
+from d2ldrop.display.figure import InlineFigure
+from d2ldrop.display.live import live_figure
 from d2ldrop.errors import D2LDropError
 from d2ldrop.history import History
+from d2ldrop.lockstep.constants import REFERENCE
 from d2ldrop.lockstep.masks import draw_masks, mask_generator
-from d2ldrop.lockstep.result import REFERENCE, LockstepResult, record_diffs
+from d2ldrop.lockstep.plot import lockstep_figure
+from d2ldrop.lockstep.result import LockstepResult, record_diffs
 from d2ldrop.models import KINDS, MLP, build_mlp, normal_init
 from d2ldrop.reference import ReferenceMLP
 from d2ldrop.training import SGD, Run, accuracy, train_epochs
@@ -48,6 +52,7 @@ def run_lockstep(
     reference_dtype: str = "float64",
     progress: bool | None = None,
     on_epoch: Callable[[LockstepResult], None] | None = None,
+    live: bool | None = None,
 ) -> LockstepResult:
     """Train ``kind`` ('scratch' or 'concise') on ``backends`` in lockstep.
 
@@ -58,7 +63,9 @@ def run_lockstep(
     trains double-precision models (masks and inputs in float64 too). With ``reference``,
     the numpy reference (:class:`d2ldrop.reference.ReferenceMLP`, in
     ``reference_dtype``) takes the same steps. ``on_epoch`` is called with the
-    result after every epoch.
+    result after every epoch. ``live``: every run's curves and the batch-loss
+    differences redrawn in place after every epoch, in one notebook output
+    (None: in a notebook unless ``progress`` is False; False: never).
 
     Raises TrainingDiverged if a backend's loss becomes NaN or infinite; Ctrl-C
     stops after the current step with ``result.interrupted`` set.
@@ -96,9 +103,13 @@ def run_lockstep(
         step_losses={r: [] for r in runs},
     )
     lockstep = _Lockstep(result, nets, data, batch_size, seed, updater_, ref, dtype)
+    shown = live_figure(live, progress)
+    title = f"lockstep {kind} ({dtype}): {', '.join(runs)}"
 
     def end_epoch() -> None:
         lockstep.record_diffs()
+        if shown is not None:
+            shown.show(InlineFigure(lockstep_figure([result], title, num_epochs)))
         if on_epoch is not None:
             on_epoch(result)
 
