@@ -252,6 +252,8 @@ def _seed_checks(target: Target, impl: str, call: Callable[[np.ndarray], np.ndar
     target.reseed(seed)
     again = call(x_const) == 0
     diff = int(np.count_nonzero(again != d1))
+    if diff and impl == "target" and target.seed is True:
+        hint += " (a target with a generator of its own declares Target(seed=...))"
     same_seed = exact_check(
         "seed_same", "same seed, same mask", diff,
         "seed(s); dropout(H) twice: masks identical", f"{diff} of {n} differ" + hint,

@@ -23,7 +23,7 @@ from d2ldrop.conformance.stats import (
     check_stats_args,
     target_stats,
 )
-from d2ldrop.conformance.target import Target, load_target
+from d2ldrop.conformance.target import NUMPY, Target, load_target
 from d2ldrop.errors import BackendNotAvailableError, UsageError
 
 #: The statistics of a target, in report order ("eval_call" is the target's own).
@@ -148,6 +148,8 @@ class ConformanceSuite:
             raise
         except Exception as err:
             text = f"{type(err).__name__}: {err}".splitlines()[0][:200]
+            if self.target.backend == NUMPY:
+                text += " (it was given numpy arrays: name its backend with --target-backend)"
             return Verdict("failed", f"at p={item.p:g} the target raised {text}", err)
         c = s.checks[item.key]
         if c.passed is None:

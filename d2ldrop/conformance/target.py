@@ -213,6 +213,9 @@ def load_target(ref: object, backend: str | None = None) -> Target:
     """
     name = ""
     obj = ref
+    if backend is not None and check_target_backend(backend) != NUMPY:
+        # The framework first, through its adapter: some must load in a safe order.
+        get_adapter(check_target_backend(backend))
     if isinstance(ref, str):
         module, sep, attr = ref.strip().partition(":")
         if not sep or not module or not attr:

@@ -15,7 +15,9 @@ from d2ldrop.conformance.target_gate import TargetComparison, TargetStatsRun
 
 
 def _wrap(text: str, indent: str = "") -> str:
-    return textwrap.fill(text, width=100, subsequent_indent=indent)
+    # Whole words only: "x/(1-p)" and "edge[p=1-1e-4,f16]" stay on one line.
+    return textwrap.fill(text, width=100, subsequent_indent=indent, break_on_hyphens=False,
+                         break_long_words=False)
 
 
 def capabilities_line(target: Target) -> str:

@@ -1,0 +1,266 @@
+"""The pytest plugin, run the way a user's CI runs it: on an external-style package
+that the test writes (``mypkg/drop.py``, which knows nothing of d2ldrop), with
+``pytest --d2ldrop-target mypkg.drop:<function>``.
+
+The inner runs disable plugin autoloading and load the plugin with ``-p``, so
+they behave the same whether or not the ``pytest11`` entry point is installed;
+``test_the_entry_point_loads_the_plugin`` checks the entry point itself.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from support import IN_CI
+
+from d2ldrop.backends import registry
+
+pytest_plugins = ["pytester"]
+
+PLUGIN = "d2ldrop.conformance.plugin"
+ROOT = Path(__file__).resolve().parent.parent
+
+#: A user's package: a correct numpy dropout and four broken ones (plain numpy).
+DROP = '''
+import math
+
+import numpy as np
+
+
+def _check(x, p):
+    if math.isnan(p) or not 0 <= p <= 1:
+        raise ValueError(f"p must be in [0, 1], got {p!r}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must be floating, got {x.dtype}")
+
+
+def _drop(x, p, keep):
+    return np.where(keep, x * x.dtype.type(1 / (1 - p)), x.dtype.type(0))
+
+
+def dropout(x, p, *, training=True):
+    _check(x, p)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return np.zeros_like(x)
+    return _drop(x, p, np.random.random_sample(x.shape) >= p)
+
+
+def frozen(x, p, *, training=True):
+    _check(x, p)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return np.zeros_like(x)
+    return _drop(x, p, np.random.default_rng(42).random(x.shape) >= p)
+
+
+def keep_as_drop(x, p, *, training=True):
+    _check(x, p)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return np.zeros_like(x)
+    return _drop(x, p, np.random.random_sample(x.shape) < p)
+
+
+def nan_ok(x, p, *, training=True):
+    if p < 0 or p > 1:  # NaN passes
+        raise ValueError(f"p must be in [0, 1], got {p!r}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must be floating, got {x.dtype}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return np.zeros_like(x)
+    return _drop(x, p, np.random.random_sample(x.shape) >= p)
+
+
+def unscaled(x, p, *, training=True):
+    _check(x, p)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return np.zeros_like(x)
+    return np.where(np.random.random_sample(x.shape) >= p, x, x.dtype.type(0))
+'''
+
+#: The user's own tests, which run beside the suite's items.
+USER_TESTS = '''
+import pytest
+
+
+def test_their_own():
+    assert True
+
+
+def test_with_the_fixture(d2ldrop_conformance):
+    d2ldrop_conformance("mypkg.drop:dropout", ps=[0.5], size=4096).assert_conforms()
+    broken = d2ldrop_conformance("mypkg.drop:unscaled", ps=[0.5], size=4096)
+    with pytest.raises(AssertionError, match=r"values\\[p=0.5\\]"):
+        broken.assert_conforms()
+    assert broken.stats(0.5).checks["values"].passed is False
+    assert broken.edge("p=nan").as_expected
+
+
+def test_the_option_target(d2ldrop_conformance):
+    suite = d2ldrop_conformance()  # --d2ldrop-target's suite; skipped without it
+    assert suite.target.name.startswith("mypkg.drop:")
+'''
+
+FAST = ["--d2ldrop-p", "0.5", "--d2ldrop-size", "16384"]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A user's checkout: mypkg/drop.py and tests/test_mine.py, importable."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pkg = pytester.mkpydir("mypkg")
+    (pkg / "drop.py").write_text(DROP)
+    (pytester.path / "tests").mkdir()
+    (pytester.path / "tests" / "test_mine.py").write_text(USER_TESTS)
+    pytester.syspathinsert()
+    return pytester
+
+
+def _outcomes(reprec: pytest.HookRecorder) -> dict[str, set[str]]:
+    passed, skipped, failed = reprec.listoutcomes()
+    return {"passed": {r.nodeid for r in passed}, "skipped": {r.nodeid for r in skipped},
+            "failed": {r.nodeid for r in failed}}
+
+
+def _items(name: str, ids: set[str]) -> set[str]:
+    """The suite's item ids of target ``name`` among ``ids`` (prefix removed)."""
+    prefix = f"d2ldrop[mypkg.drop:{name}]::"
+    return {i[len(prefix):] for i in ids if i.startswith(prefix)}
+
+
+def test_a_correct_target_passes_in_a_users_ci(project: pytest.Pytester) -> None:
+    # As CI runs it: a fresh interpreter, the user's tests and the suite's items.
+    result = project.runpytest_subprocess("-p", PLUGIN, "--d2ldrop-target",
+                                          "mypkg.drop:dropout", *FAST, "-rs", "tests")
+    # 15 checks at p = 0.5 (gradient and the 3 layer checks n/a: skipped) and 17
+    # edge cases; the user's own 3 tests.
+    result.assert_outcomes(passed=11 + 17 + 3, skipped=4)
+    text = result.stdout.str()
+    assert "d2ldrop conformance of mypkg.drop:dropout (numpy): p = 0.5, n = 16384" in text
+    assert re.search(r"7 bounded checks at z = 5, .* family-wise <= 4e-06", text)
+    assert "collected 35 items" in text
+    assert "not applicable: numpy arrays have no autograd" in text
+
+
+@pytest.mark.parametrize("name, ps, failing", [
+    ("frozen", "0.5", {"agreement[p=0.5]", "seed_different[p=0.5]"}),
+    ("nan_ok", "0.5", {"edge[p=nan]"}),
+    ("keep_as_drop", "0.1", {"fraction[p=0.1]"}),
+    ("unscaled", "0.5", {"values[p=0.5]", "mean[p=0.5]", "variance[p=0.5]"}),
+])
+def test_a_broken_target_fails_the_items_that_name_its_bug(
+    project: pytest.Pytester, name: str, ps: str, failing: set[str]
+) -> None:
+    reprec = project.inline_run("-p", PLUGIN, "--d2ldrop-target", f"mypkg.drop:{name}",
+                                "--d2ldrop-p", ps, "--d2ldrop-size", "16384", "tests")
+    outcomes = _outcomes(reprec)
+    failed = _items(name, outcomes["failed"])
+    assert failing <= failed, sorted(failed)
+    if name in ("frozen", "nan_ok"):
+        assert failed == failing  # nothing else is wrong with them
+    assert not {i for i in outcomes["failed"] if "test_mine" in i}  # the user's own tests pass
+    assert len(_items(name, set().union(*outcomes.values()))) == 15 + 17
+
+
+def test_a_failure_reads_as_the_property_and_the_observation(project: pytest.Pytester) -> None:
+    result = project.runpytest("-p", PLUGIN, "--d2ldrop-target", "mypkg.drop:nan_ok", *FAST)
+    result.assert_outcomes(failed=1, passed=11 + 16 + 3, skipped=4)  # 3: the user's tests
+    result.stdout.fnmatch_lines([
+        "*_ d2ldrop[[]mypkg.drop:nan_ok[]]::edge[[]p=nan[]] _*",
+        "p = NaN: got zeros, specified an error; 0 of 1024 nonzero",
+        "FAILED d2ldrop[[]mypkg.drop:nan_ok[]]::edge[[]p=nan[]] - p = NaN: got zeros*",
+    ])
+
+
+def test_k_selects_among_the_suites_items(project: pytest.Pytester) -> None:
+    reprec = project.inline_run("-p", PLUGIN, "--d2ldrop-target", "mypkg.drop:frozen",
+                                "-k", "agreement or seed_", *FAST)
+    outcomes = _outcomes(reprec)
+    ran = set().union(*outcomes.values())
+    assert _items("frozen", ran) == {"agreement[p=0.5]", "seed_same[p=0.5]",
+                                     "seed_different[p=0.5]"}
+    assert _items("frozen", outcomes["failed"]) == {"agreement[p=0.5]", "seed_different[p=0.5]"}
+
+
+def test_the_fixture_without_the_option(project: pytest.Pytester) -> None:
+    result = project.runpytest("-p", PLUGIN, "tests", "-rs")
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["*no --d2ldrop-target given*"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--d2ldrop-target", "nowhere.drop:dropout"], "no module named 'nowhere'"),
+    (["--d2ldrop-target", "mypkg.drop:nothing"], "'mypkg.drop' has no attribute 'nothing'"),
+    (["--d2ldrop-target", "mypkg.drop:math"], "is not callable (it is a module)"),
+    (["--d2ldrop-target", "mypkg.drop"], "expected package.module:function"),
+    (["--d2ldrop-target-backend", "numpy"], "--d2ldrop-target-backend needs --d2ldrop-target"),
+    (["--d2ldrop-target", "mypkg.drop:dropout", "--d2ldrop-p", "1"], "0 < p < 1"),
+    (["--d2ldrop-target", "mypkg.drop:dropout", "--d2ldrop-p", "x"], "expected numbers"),
+])
+def test_a_bad_target_is_a_usage_error(
+    project: pytest.Pytester, args: list[str], message: str
+) -> None:
+    result = project.runpytest("-p", PLUGIN, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
+def test_without_the_option_the_plugin_costs_nothing(project: pytest.Pytester) -> None:
+    # A fresh interpreter: no framework imported, no item added, no header line.
+    roots = sorted({registry.BY_NAME[b].module for b in registry.BACKENDS})
+    project.makepyfile(test_light=f'''
+        import sys
+
+        def test_no_framework_loaded():
+            loaded = [m for m in sys.modules if m.split(".")[0] in {roots!r}]
+            assert loaded == []
+    ''')
+    result = project.runpytest_subprocess("-p", PLUGIN, "test_light.py")
+    result.assert_outcomes(passed=1)
+    assert "collected 1 item" in result.stdout.str()
+    assert "d2ldrop conformance" not in result.stdout.str()
+    help_text = project.runpytest_subprocess("-p", PLUGIN, "--help").stdout.str()
+    assert "--d2ldrop-target=MODULE:FUNCTION" in help_text
+
+
+def _declared_entry_point() -> str | None:
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib.loads(text)["project"]["entry-points"]["pytest11"].get("d2ldrop")
+    found = re.search(r'\[project\.entry-points\.pytest11\][^\[]*?d2ldrop\s*=\s*"([^"]+)"',
+                      text)
+    return found.group(1) if found else None
+
+
+def test_the_entry_point_loads_the_plugin(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _declared_entry_point() == PLUGIN
+    installed = [ep for ep in importlib.metadata.entry_points(group="pytest11")
+                 if ep.name == "d2ldrop"]
+    if not installed:
+        reason = "the pytest11 entry point is not installed: reinstall (pip install -e .)"
+        if IN_CI:
+            pytest.fail(f"CI installs the package, but {reason}")
+        pytest.skip(reason)
+    assert installed[0].value == PLUGIN
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    pkg = pytester.mkpydir("autopkg")
+    (pkg / "drop.py").write_text(DROP)
+    # No -p: the installed entry point loads the plugin, as in a user's CI.
+    result = pytester.runpytest_subprocess("--d2ldrop-target", "autopkg.drop:nan_ok", *FAST)
+    result.assert_outcomes(failed=1, passed=11 + 16, skipped=4)
