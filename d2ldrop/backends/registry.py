@@ -63,6 +63,7 @@ SPECS: tuple[BackendSpec, ...] = (
         importer="d2ldrop.backends._mxnet_import:import_mxnet",
         diagnose="d2ldrop.backends._mxnet_import:diagnose",
     ),
+    BackendSpec("jax", "jax", tensor_roots=("jax", "jaxlib"), extra="jax"),
 )
 
 #: The backend used when neither an argument, a block nor the environment names one.
