@@ -298,3 +298,21 @@ def test_experiment_table_and_curves_so_far():
     fig = experiment_curves(result)
     assert len(fig.figure.axes[0].lines) == len(exp.configs)
     assert fig.png().startswith(PNG)
+
+
+def test_comparison_and_stats_tables(backend):
+    """compare's verdict, statistics and edge cases, and one row's checks, as HTML."""
+    from d2ldrop.conformance import compare
+    from d2ldrop.display.reprs import comparison_html, stats_html
+
+    result = compare([backend], ps=(0.5,), size=2**14)
+    html = comparison_html(result)
+    assert ("PASS: all" if result.passed else "FAIL:") in html
+    assert "Statistics (a cell per p: 0.5" in html and "Edge cases" in html
+    assert html.count("<table") == 2 and "fraction dropped" in html
+    assert f"<th style=\"text-align:left\">{backend} scratch</th>" in html
+    stats = result.stats[0]
+    one = stats_html(stats)
+    assert f"Dropout statistics: {backend} {stats.impl}, p = 0.5" in one
+    assert one.count("<tr>") == 1 + len(stats.checks)
+    assert ("PASS" if stats.passed else "FAIL") in one

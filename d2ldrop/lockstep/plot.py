@@ -31,6 +31,11 @@ def _style(result: LockstepResult, run: str) -> tuple[str, str, int]:
     return _STYLES[result.backends.index(run) % len(_STYLES)]
 
 
+def default_title(result: LockstepResult) -> str:
+    """``lockstep <model> (<dtype>): <runs>``, the title of a figure of one result."""
+    return f"lockstep {result.kind} ({result.config.get('dtype')}): {', '.join(result.histories)}"
+
+
 def plot_lockstep(
     results: Sequence[LockstepResult], path: str | os.PathLike[str], title: str | None = None
 ) -> Path:

@@ -13,7 +13,7 @@ import numpy as np
 from d2ldrop.display.figure import InlineFigure
 from d2ldrop.history import History
 from d2ldrop.lockstep.constants import LOSS_BOUND, REFERENCE, TEST_ACC_BOUND
-from d2ldrop.lockstep.plot import lockstep_figure
+from d2ldrop.lockstep.plot import default_title, lockstep_figure
 from d2ldrop.lockstep.report import lockstep_html
 
 
@@ -65,7 +65,7 @@ class LockstepResult:
 
     def figure(self, title: str | None = None) -> InlineFigure:
         """Every run's curves and the batch-loss differences (inline in a notebook)."""
-        return InlineFigure(lockstep_figure([self], title))
+        return InlineFigure(lockstep_figure([self], title or default_title(self)))
 
     @property
     def max_train_loss_diff(self) -> float | None:

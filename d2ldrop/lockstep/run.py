@@ -21,7 +21,7 @@ from d2ldrop.errors import D2LDropError
 from d2ldrop.history import History
 from d2ldrop.lockstep.constants import REFERENCE
 from d2ldrop.lockstep.masks import draw_masks, mask_generator
-from d2ldrop.lockstep.plot import lockstep_figure
+from d2ldrop.lockstep.plot import default_title, lockstep_figure
 from d2ldrop.lockstep.result import LockstepResult, record_diffs
 from d2ldrop.models import KINDS, MLP, build_mlp, normal_init
 from d2ldrop.reference import ReferenceMLP
@@ -104,7 +104,7 @@ def run_lockstep(
     )
     lockstep = _Lockstep(result, nets, data, batch_size, seed, updater_, ref, dtype)
     shown = live_figure(live, progress)
-    title = f"lockstep {kind} ({dtype}): {', '.join(runs)}"
+    title = default_title(result)
 
     def end_epoch() -> None:
         lockstep.record_diffs()
