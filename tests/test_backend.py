@@ -73,7 +73,7 @@ def test_aliases(alias, name):
     assert d2ldrop.get_backend(alias) == name
 
 
-@pytest.mark.parametrize("bad", ["jax", "", "all", 3])
+@pytest.mark.parametrize("bad", ["theano", "", "all", 3])
 def test_unknown_backend_lists_known_names(bad):
     with pytest.raises(UnknownBackendError) as info:
         d2ldrop.get_backend(bad)
@@ -178,9 +178,21 @@ def test_several_backends_in_one_process():
         np.testing.assert_array_equal(d2ldrop.to_numpy(x, backend=name), np.ones((2, 3)))
 
 
-@pytest.mark.parametrize(
-    "order", list(itertools.permutations(d2ldrop.BACKENDS)), ids="-then-".join
-)
+def _orders(names: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Every rotation of ``names``, forwards and backwards: each backend comes first
+    and last, and each pair in both orders, in 2n processes instead of n!."""
+    rotations = [names[i:] + names[:i] for i in range(len(names))]
+    return list(dict.fromkeys([*rotations, *(r[::-1] for r in rotations)]))
+
+
+def test_the_orders_cover_every_pair_both_ways():
+    orders = _orders(("a", "b", "c", "d"))
+    assert len(orders) == 8
+    for x, y in itertools.permutations("abcd", 2):
+        assert any(o.index(x) < o.index(y) for o in orders), (x, y)
+
+
+@pytest.mark.parametrize("order", _orders(d2ldrop.BACKENDS), ids="-then-".join)
 def test_backends_in_any_order_in_one_process(order):
     """MXNet 1.9.1 crashes when loaded after TensorFlow; the adapters must prevent that."""
     missing = [b for b in order if b not in d2ldrop.available_backends()]
@@ -197,7 +209,7 @@ def test_backends_in_any_order_in_one_process(order):
         """
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split("\n")[:3] == [f"{name} (4, 4)" for name in order]
+    assert result.stdout.split("\n")[: len(order)] == [f"{name} (4, 4)" for name in order]
 
 
 @pytest.mark.parametrize("first", ["torch", "mxnet", "tensorflow"])

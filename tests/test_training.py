@@ -249,7 +249,7 @@ def test_negative_epochs(backend):
         (["--epochs", "-1"], "--epochs: expected a non-negative integer"),
         (["--lr", "0"], "--lr: expected a positive number"),
         (["--batch-size", "0"], "--batch-size: expected a positive integer"),
-        (["--backend", "jax"], "Unknown backend 'jax'"),
+        (["--backend", "theano"], "Unknown backend 'theano'"),
     ],
 )
 def test_train_bad_arguments_exit_2(args, message, tmp_path, capsys):

@@ -7,6 +7,8 @@ import math
 import sys
 from pathlib import Path
 
+from d2ldrop.errors import D2LDropError
+
 MODELS = ("scratch", "concise")
 
 
@@ -47,6 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--download", action="store_true",
                    help="download Fashion-MNIST into the cache if it is not found locally")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress, no epoch lines")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results already in --out (refused otherwise)")
     p.add_argument("--lockstep", action="store_true",
                    help="train the backends side by side on the same run: initial parameters, "
                    "batch order and dropout masks drawn once in numpy from --seed (a fresh seed "
@@ -92,9 +96,27 @@ def run(args: argparse.Namespace) -> int:
     for name in backends:  # a missing framework fails before any training
         get_adapter(name)
     data = load_fashion_mnist_arrays(data_dir=args.data_dir, download=args.download)
-    if args.lockstep:
-        return _run_lockstep(args, backends, models, data)
+    from d2ldrop._outdir import claim
 
+    patterns = RESULT_FILES_LOCKSTEP if args.lockstep else RESULT_FILES
+    try:
+        with claim(args.out, patterns, overwrite=args.overwrite):
+            if args.lockstep:
+                return _run_lockstep(args, backends, models, data)
+            return _train_all(args, backends, models, data)
+    except OSError as err:
+        # A full disk, a directory made read-only mid-run: what was written before
+        # stays valid (every file is replaced atomically).
+        where = f" {err.filename}" if err.filename else ""
+        raise D2LDropError(f"cannot write{where}: {err.strerror or err}") from err
+
+
+#: The files a run writes to --out (removed first with --overwrite).
+RESULT_FILES = ("history-*.json", "history-*.csv", "summary.json", "curves.png")
+RESULT_FILES_LOCKSTEP = ("lockstep*.json", "lockstep*.csv", "lockstep.txt", "lockstep.png")
+
+
+def _train_all(args: argparse.Namespace, backends: list[str], models: list[str], data) -> int:
     from d2ldrop.training import TrainingDiverged
 
     histories = []
@@ -187,17 +209,17 @@ def _run_lockstep(args: argparse.Namespace, backends: list[str], models: list[st
 
 
 def _report(args: argparse.Namespace, histories: list) -> None:
-    import json
-
+    from d2ldrop._io import write_json
     from d2ldrop.plotting import plot_histories
-    from d2ldrop.training import write_atomic
 
     if not histories:
         return
+    rows = [summary_row(h) for h in histories]
+    # The summary before the figure: the figure is the larger file, and a full
+    # disk must not cost the figures that matter.
+    write_json(args.out / "summary.json", rows)
     plot = plot_histories(histories, args.out / "curves.png",
                           title=f"Dropout, Fashion-MNIST, lr {args.lr}, batch {args.batch_size}")
-    rows = [summary_row(h) for h in histories]
-    write_atomic(args.out / "summary.json", json.dumps(rows, indent=2) + "\n")
     print()
     print(format_table(rows))
     print(f"\nwrote {args.out}/ (history-*.json, history-*.csv, summary.json, {plot.name})")
@@ -209,7 +231,8 @@ def summary_row(history) -> dict:
 
     r = history.final
     if r is None:
-        return {"backend": history.backend, "model": history.model, "epochs": 0}
+        return {"backend": history.backend, "model": history.model, "epochs": 0,
+                "error": history.error}
     return {
         "backend": history.backend,
         "model": history.model,
@@ -233,7 +256,8 @@ def format_table(rows: list[dict]) -> str:
     lines = [head]
     for r in rows:
         if not r.get("epochs"):
-            lines.append((r["backend"], r["model"], "0", *["-"] * 6))
+            lines.append((r["backend"], r["model"], "0", *["-"] * 5,
+                          "diverged" if r.get("error") else "-"))
             continue
         lines.append((
             r["backend"], r["model"], str(r["epochs"]), f"{r['train_loss']:.4f}",
