@@ -267,7 +267,7 @@ def test_html_table_escapes_every_cell():
     assert html.count("<tr>") == 3
 
 
-def test_experiment_table_and_curves_so_far():
+def test_experiment_table_and_curves_so_far(tmp_path):
     """The experiment's HTML (mean ± sd, paired Δ) and the curves of finished runs,
     on a result made of fake runs (no training)."""
     from d2ldrop.display import experiment_curves
@@ -298,6 +298,10 @@ def test_experiment_table_and_curves_so_far():
     fig = experiment_curves(result)
     assert len(fig.figure.axes[0].lines) == len(exp.configs)
     assert fig.png().startswith(PNG)
+    assert result._repr_html_() == html
+    assert result.figure() is None  # nothing written yet
+    result.paths = [fig.save(tmp_path / "dropconnect.png")]
+    assert result.figure().png() == result.paths[0].read_bytes()
 
 
 def test_comparison_and_stats_tables(backend):
@@ -316,3 +320,4 @@ def test_comparison_and_stats_tables(backend):
     assert f"Dropout statistics: {backend} {stats.impl}, p = 0.5" in one
     assert one.count("<tr>") == 1 + len(stats.checks)
     assert ("PASS" if stats.passed else "FAIL") in one
+    assert result._repr_html_() == html and stats._repr_html_() == one

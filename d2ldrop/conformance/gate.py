@@ -55,6 +55,10 @@ class Comparison:
         """The conformance gate: every check in bounds, scratch edge cases agree."""
         return not self.failures
 
+    def _repr_html_(self) -> str:  # the notebook's table (d2ldrop.display.reprs)
+        from d2ldrop.display.reprs import comparison_html
+        return comparison_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, strict-JSON data (NaN and infinities as None)."""
         return json_safe({

@@ -84,6 +84,10 @@ class DropoutStats:
     def failures(self) -> list[str]:
         return [name for name, c in self.checks.items() if c.passed is False]
 
+    def _repr_html_(self) -> str:  # the notebook's table (d2ldrop.display.reprs)
+        from d2ldrop.display.reprs import stats_html
+        return stats_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, strict-JSON data (NaN and infinities as None)."""
         d = asdict(self)

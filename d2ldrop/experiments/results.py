@@ -68,6 +68,15 @@ class ExperimentResult:
                 return r
         raise KeyError(label)
 
+    def _repr_html_(self) -> str:  # the notebook's table (d2ldrop.display.reprs)
+        from d2ldrop.display.reprs import experiment_html
+        return experiment_html(self)
+
+    def figure(self) -> Any:
+        """The figure written to ``<out>/<name>.png``, shown inline (None before it is)."""
+        from d2ldrop.display.reprs import experiment_figure
+        return experiment_figure(self)
+
 
 def with_derived(run: RunResult) -> RunResult:
     """Add metrics computed from the saved curves (so older run files get them too)."""
