@@ -1,60 +1,284 @@
-"""Seconds per epoch of train_ch3, training and evaluation separately.
+"""Seconds per epoch of train_ch3, idle and under load, against the machine's matmul rate.
 
-For each backend and model: a short warm-up (compilation, graph caching), then
-``--epochs`` epochs on the real Fashion-MNIST; prints the median seconds per
-epoch of training and of evaluation.
+For each backend and model: a short warm-up (tracing compiled steps, caching
+graphs), then ``--epochs`` epochs on the real Fashion-MNIST; the median seconds
+per epoch of training and of evaluation. Each backend is measured in a fresh
+subprocess, as a user's own run would be: one framework's thread pools never
+share a process with another's, and the OpenMP defaults of
+``d2ldrop.backends.registry`` apply when the framework loads (the user's own
+variables are passed on unchanged).
+
+``--load N`` also starts N busy processes of its own (pure-Python loops,
+spawned, on no particular core) and measures every backend a second time while
+they run (in a fresh subprocess, started under the load), right after its idle
+measurement; it prints the idle and loaded seconds per epoch and their ratio.
+The target: every backend within 2x of its idle time under ``--load 1``.
+
+The FLOP limit of an epoch is its matrix products at numpy's float32 matmul
+rate, measured in the same run on the epoch's shapes (batch B = ``--batch-size``:
+for each layer ``X @ W``, ``dY @ W.T`` and ``X.T @ dY``; best of ``--reps``).
+With layer sizes d0-d1-d2-d3 (784-256-256-10)::
+
+    forward FLOPs per example   F = 2 * (d0*d1 + d1*d2 + d2*d3)       = 537,600
+    one epoch                     = 3 * F * n_train  +  F * n_test
+                                    (training: the forward and a backward
+                                    of two products per layer; evaluation:
+                                    the forward only)
+                                  = 3 * F * 60,000 + F * 10,000       = 102.1 GFLOP
+
+(the input's own gradient, one of the six backward products, is not needed:
+3x is the round figure). "x limit" is seconds per epoch over that limit.
 
     python scripts/bench_train.py [--backend all] [--model all] [--epochs 3]
+                                  [--load N] [--batch-size 256] [--reps 20]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import signal
 import statistics
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
+import numpy as np
+
+from d2ldrop._text import align
+from d2ldrop.backends import threads
 from d2ldrop.commands._args import resolve_backends
 from d2ldrop.data import Batches, load_fashion_mnist_arrays
 from d2ldrop.models import build_mlp
 from d2ldrop.training import SGD, CrossEntropyLoss, train_ch3
 
+MODELS = ("scratch", "concise")
+TARGET = 2.0  # loaded / idle, under --load 1
 
-def main() -> None:
+
+# -- the FLOP limit ------------------------------------------------------------
+def forward_flops(sizes: tuple[int, ...]) -> int:
+    """FLOPs of the forward matrix products for one example (multiply + add)."""
+    return 2 * sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
+
+
+def epoch_flops(sizes: tuple[int, ...], n_train: int, n_test: int) -> int:
+    """Training (forward + backward ~ 3x the forward) plus the evaluation forward."""
+    return forward_flops(sizes) * (3 * n_train + n_test)
+
+
+def matmul_rate(sizes: tuple[int, ...], batch: int, reps: int) -> float:
+    """numpy's float32 GFLOP/s on one training step's products, best of ``reps``."""
+    rng = np.random.default_rng(0)
+    products = []
+    for i, o in zip(sizes[:-1], sizes[1:]):
+        x, w, dy = (rng.random(s, dtype=np.float32) for s in ((batch, i), (i, o), (batch, o)))
+        products += [(x, w, np.empty((batch, o), np.float32)),
+                     (dy, w.T, np.empty((batch, i), np.float32)),
+                     (x.T, dy, np.empty((i, o), np.float32))]
+    flops = 3 * forward_flops(sizes) * batch
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        for a, b, out in products:
+            np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+    return flops / best / 1e9
+
+
+# -- the busy processes ----------------------------------------------------------
+def _busy(parent: int) -> None:
+    """Spin on one core until stopped, or until the parent is gone."""
+    # Ctrl-C reaches the whole process group: the parent stops its children.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while os.getppid() == parent:  # reparented: the parent died without stopping us
+        for _ in range(100_000):
+            pass
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+@contextlib.contextmanager
+def busy_processes(n: int) -> Iterator[None]:
+    """``n`` spawned busy processes for the block; stopped on the way out, whatever
+    the way (the parent's SIGTERM is turned into SystemExit by :func:`main`)."""
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_busy, args=(os.getpid(),), daemon=True) for _ in range(n)]
+    try:
+        for p in procs:
+            p.start()
+        time.sleep(1.0)  # spawned: let them get past their imports and spin
+        yield
+    finally:
+        for p in procs:
+            if p.pid is not None and p.is_alive():
+                p.terminate()
+        for p in procs:
+            if p.pid is not None:
+                p.join(5)
+                if p.is_alive():
+                    p.kill()
+                    p.join()
+
+
+# -- one backend, in its own process ---------------------------------------------
+def measure(backend: str, models: tuple[str, ...], epochs: int, batch: int,
+            data_dir: str | None) -> list[dict[str, Any]]:
+    """Warm up, then time ``epochs`` epochs of each model (run in the worker)."""
+    data = load_fashion_mnist_arrays(data_dir=data_dir)
+    results = []
+    for kind in models:
+        net = build_mlp(kind, seed=0, backend=backend)
+        updater = SGD(0.5, "scratch" if kind == "scratch" else "framework")
+        train = Batches(data.train_images, data.train_labels, batch, shuffle=True, seed=0,
+                        backend=backend)
+        test = Batches(data.test_images, data.test_labels, batch, shuffle=False,
+                       backend=backend)
+        # Warm-up on a slice: traces the compiled steps, builds cached graphs.
+        start = time.perf_counter()
+        small = Batches(data.train_images[:2560], data.train_labels[:2560], batch,
+                        shuffle=True, seed=0, backend=backend)
+        small_test = Batches(data.test_images[:2560], data.test_labels[:2560], batch,
+                             shuffle=False, backend=backend)
+        train_ch3(net, small, small_test, CrossEntropyLoss(), 1, updater, progress=False)
+        warmup = time.perf_counter() - start
+        h = train_ch3(net, train, test, CrossEntropyLoss(), epochs, updater, progress=False)
+        results.append({
+            "model": kind,
+            "train": statistics.median(r.train_seconds for r in h.epochs),
+            "eval": statistics.median(r.eval_seconds for r in h.epochs),
+            "warmup": warmup,
+            "threads": threads.current(backend),
+            "flops": epoch_flops(net.sizes, len(data.train_labels), len(data.test_labels)),
+        })
+    return results
+
+
+def run_worker(args: argparse.Namespace, backend: str, models: tuple[str, ...]
+               ) -> list[dict[str, Any]] | str:
+    """:func:`measure` in a fresh interpreter: its results, or why it failed."""
+    command = [sys.executable, os.path.abspath(__file__), "--worker", backend,
+               "--model", ",".join(models), "--epochs", str(args.epochs),
+               "--batch-size", str(args.batch_size)]
+    if args.data_dir is not None:
+        command += ["--data-dir", args.data_dir]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0:
+        return f"worker exited with status {proc.returncode}"
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# -- the report ------------------------------------------------------------------
+def _load_average() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _row(backend: str, r: dict[str, Any], limit: float) -> list[str]:
+    total = r["train"] + r["eval"]
+    return [backend, r["model"], f"{r['train']:.2f}", f"{r['eval']:.2f}", f"{total:.2f}",
+            f"{total / limit:.1f}x", f"{r['warmup']:.2f}", str(r["threads"] or "default"),
+            r["load"]]
+
+
+def _seconds_at(rate: float, flops: int) -> float:
+    return flops / (rate * 1e9)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="all")
-    parser.add_argument("--model", choices=("scratch", "concise", "all"), default="all")
+    parser.add_argument("--model", default="all", help="scratch, concise or all")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="also measure with N busy processes of this script's own")
+    parser.add_argument("--reps", type=int, default=20, help="matmul repetitions (best of)")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    models = MODELS if args.model == "all" else tuple(args.model.split(","))
+    if not set(models) <= set(MODELS) or args.epochs < 1 or args.load < 0:
+        parser.error("--model is scratch, concise or all; --epochs >= 1; --load >= 0")
+    if args.worker is not None:
+        # Ctrl-C reaches the whole process group: the parent stops its worker;
+        # a parent killed outright cannot, so the worker watches for that.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+        results = measure(args.worker, models, args.epochs, args.batch_size, args.data_dir)
+        print(json.dumps(results))
+        return 0
 
-    data = load_fashion_mnist_arrays(data_dir=args.data_dir)
-    models = ("scratch", "concise") if args.model == "all" else (args.model,)
-    print(f"{'backend':<11} {'model':<8} {'train s/epoch':>13} {'eval s/epoch':>12} "
-          f"{'total':>6} {'warm-up s':>9}")
+    data = load_fashion_mnist_arrays(data_dir=args.data_dir)  # refused here, once
+    sizes = (784, 256, 256, 10)
+    flops = epoch_flops(sizes, len(data.train_labels), len(data.test_labels))
+    rates = {"idle": matmul_rate(sizes, args.batch_size, args.reps)}
+    print(f"one epoch: {flops / 1e9:.1f} GFLOP of matrix products "
+          f"(3 x {forward_flops(sizes):,} x {len(data.train_labels):,} + "
+          f"{forward_flops(sizes):,} x {len(data.test_labels):,})")
+    print(f"numpy float32 matmul, batch {args.batch_size}, idle: {rates['idle']:.1f} GFLOP/s, "
+          f"{_seconds_at(rates['idle'], flops):.2f} s an epoch (the limit); "
+          f"load average {_load_average()}", flush=True)
+
+    header = ["backend", "model", "train s", "eval s", "s/epoch", "x limit", "warm-up s",
+              "threads", "load avg"]
+    idle_rows, loaded_rows, summary = [header], [header], []
+    failed = False
     for backend in resolve_backends(args.backend):
-        for kind in models:
-            net = build_mlp(kind, seed=0, backend=backend)
-            updater = SGD(0.5, "scratch" if kind == "scratch" else "framework")
-            train = Batches(data.train_images, data.train_labels, args.batch_size,
-                            shuffle=True, seed=0, backend=backend)
-            test = Batches(data.test_images, data.test_labels, args.batch_size,
-                           shuffle=False, backend=backend)
-            # Warm-up on a slice: traces tf.functions, builds Gluon's cached graph.
-            start = time.perf_counter()
-            small = Batches(data.train_images[:2560], data.train_labels[:2560],
-                            args.batch_size, shuffle=True, seed=0, backend=backend)
-            small_test = Batches(data.test_images[:2560], data.test_labels[:2560],
-                                 args.batch_size, shuffle=False, backend=backend)
-            train_ch3(net, small, small_test, CrossEntropyLoss(), 1, updater, progress=False)
-            warmup = time.perf_counter() - start
-            h = train_ch3(net, train, test, CrossEntropyLoss(), args.epochs, updater,
-                          progress=False)
-            tr = statistics.median(r.train_seconds for r in h.epochs)
-            ev = statistics.median(r.eval_seconds for r in h.epochs)
-            print(f"{backend:<11} {kind:<8} {tr:>13.2f} {ev:>12.2f} {tr + ev:>6.2f} "
-                  f"{warmup:>9.2f}", flush=True)
+        measured = {}
+        for condition in ("idle", "loaded") if args.load else ("idle",):
+            with busy_processes(args.load if condition == "loaded" else 0):
+                if condition == "loaded" and "loaded" not in rates:
+                    rates["loaded"] = matmul_rate(sizes, args.batch_size, args.reps)
+                load = _load_average()
+                results = run_worker(args, backend, models)
+            if isinstance(results, str):
+                print(f"{backend} ({condition}): {results}", flush=True)
+                failed = True
+                break
+            rows = idle_rows if condition == "idle" else loaded_rows
+            for r in results:
+                r["load"] = load
+                rows.append(_row(backend, r, _seconds_at(rates[condition], r["flops"])))
+                measured.setdefault(r["model"], {})[condition] = r["train"] + r["eval"]
+            print(f"{backend} ({condition}) done, load average {load}", flush=True)
+        for kind, m in measured.items():
+            if "loaded" in m:
+                ratio = m["loaded"] / m["idle"]
+                summary.append([backend, kind, f"{m['idle']:.2f}", f"{m['loaded']:.2f}",
+                                f"{ratio:.2f}", "yes" if ratio <= TARGET else "NO"])
+
+    print("\nidle (x limit: over the idle matmul rate)\n" + align(idle_rows))
+    if args.load:
+        print(f"\nwith {args.load} busy process(es); numpy float32 matmul under that load: "
+              f"{rates.get('loaded', float('nan')):.1f} GFLOP/s (x limit: over this rate)\n"
+              + align(loaded_rows))
+        print(f"\nseconds per epoch (train + eval), idle and with {args.load} busy "
+              f"process(es) of {os.cpu_count()} cores\n"
+              + align([["backend", "model", "idle", "loaded", "loaded/idle",
+                        f"<= {TARGET:g}x"], *summary]))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the worker and the busy processes are stopped by now
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
