@@ -149,7 +149,8 @@ class ConformanceSuite:
         except Exception as err:
             text = f"{type(err).__name__}: {err}".splitlines()[0][:200]
             if self.target.backend == NUMPY:
-                text += " (it was given numpy arrays: name its backend with --target-backend)"
+                text += (" (it was given numpy arrays: if it takes a backend's tensors, name "
+                         "the backend with --target-backend)")
             return Verdict("failed", f"at p={item.p:g} the target raised {text}", err)
         c = s.checks[item.key]
         if c.passed is None:

@@ -123,7 +123,7 @@ class Target:
 
     @property
     def has_gradient(self) -> bool:
-        if callable(self.gradient) and not isinstance(self.gradient, bool):
+        if callable(self.gradient):
             return True
         return self.gradient is not False and self.backend != NUMPY
 
@@ -148,7 +148,7 @@ class Target:
     def seed_text(self) -> str:
         if self.seed is False:
             return "none"
-        if callable(self.seed) and not isinstance(self.seed, bool):
+        if callable(self.seed):
             return "declared"
         if self.backend == NUMPY:
             return "np.random.seed"
@@ -174,7 +174,7 @@ class Target:
         """Seed the target's draws (callers check :attr:`seedable` first)."""
         if self.seed is False:
             return
-        if callable(self.seed) and not isinstance(self.seed, bool):
+        if callable(self.seed):
             self.seed(s)
         elif self.backend == NUMPY:
             np.random.seed(s)
@@ -183,7 +183,7 @@ class Target:
 
     def value_and_grad(self, x: Any, p: float) -> tuple[Any, Any]:
         """One training call on ``x`` and the gradient of the sum of its output."""
-        if callable(self.gradient) and not isinstance(self.gradient, bool):
+        if callable(self.gradient):
             return self.gradient(x, p)
         return get_adapter(self.backend).value_and_grad(lambda t: self.dropout(t, p), x)
 
