@@ -28,10 +28,10 @@ from pathlib import Path
 
 from d2ldrop import get_adapter
 from d2ldrop._io import write_json
-from d2ldrop.backends.registry import installed
+from d2ldrop.backends.registry import canonical_name, installed
 from d2ldrop.cli import main as d2ldrop_main
 from d2ldrop.data import load_fashion_mnist_arrays
-from d2ldrop.errors import D2LDropError
+from d2ldrop.errors import D2LDropError, UnknownBackendError
 from d2ldrop.experiments.reproduction import CHAPTER, accuracy_bar, bar_report, run_book
 from d2ldrop.models import KINDS
 from d2ldrop.sweep.driver import Counts
@@ -51,6 +51,13 @@ def parse_seeds(spec: str) -> list[int]:
     if not seeds:
         raise argparse.ArgumentTypeError(f"Expected at least one seed. Received: {spec!r}")
     return sorted(seeds)
+
+
+def backends_type(value: str) -> list[str]:
+    try:
+        return [canonical_name(v) for v in value.split(",") if v.strip()]
+    except UnknownBackendError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def train(seed: int, epochs: int, out: Path, data_dir: str | None, rest: list[str]) -> int:
@@ -75,7 +82,7 @@ def one_seed(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def several_seeds(args: argparse.Namespace) -> int:
-    backends = installed()
+    backends = args.backends or installed()
     for backend in backends:  # a framework that fails to import stops us before any run
         get_adapter(backend)
     data = load_fashion_mnist_arrays(data_dir=args.data_dir)
@@ -113,6 +120,9 @@ def main() -> int:
                         help="kept for old command lines: with --seeds, finished runs in "
                         "OUT/runs are always reused")
     parser.add_argument("--quiet", "-q", action="store_true", help="with --seeds: no line per run")
+    parser.add_argument("--backends", type=backends_type, default=None,
+                        help="with --seeds: comma-separated backends (default: every "
+                        "installed one)")
     sweep = parser.add_argument_group("with --seeds: where the runs are computed")
     sweep.add_argument("--jobs", "-j", type=int, default=None,
                        help="N worker processes on this machine (default: this process)")
@@ -125,8 +135,9 @@ def main() -> int:
 
     if args.seeds is None:
         if any(v is not None for v in (args.jobs, args.executor, args.address,
-                                       args.threads_per_run)):
-            parser.error("--jobs, --executor, --address and --threads-per-run go with --seeds")
+                                       args.threads_per_run, args.backends)):
+            parser.error("--jobs, --executor, --address, --threads-per-run and --backends "
+                         "go with --seeds")
         return one_seed(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

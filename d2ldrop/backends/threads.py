@@ -96,6 +96,8 @@ SETTERS: dict[str, Callable[[ModuleType, int], None]] = {
     "torch": _set_torch,
     "tensorflow": _set_tensorflow,
 }
+#: The setter's argument that gives a framework back its own default count.
+DEFAULTS: dict[str, int] = {"tensorflow": 0}
 #: The intra-op thread count a framework reports (None: its own default).
 GETTERS: dict[str, Callable[[ModuleType], int | None]] = {
     "torch": _get_torch,
@@ -168,5 +170,5 @@ def pinned(n: int | None) -> Iterator[int | None]:
                 os.environ[key] = value
         for backend, count in saved.items():
             module = _loaded(backend)
-            if module is not None and count:
-                SETTERS[backend](module, count)
+            if module is not None and (count or backend in DEFAULTS):
+                SETTERS[backend](module, count or DEFAULTS[backend])

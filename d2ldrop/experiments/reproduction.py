@@ -214,6 +214,8 @@ def accuracy_bar(rows: Sequence[dict[str, Any]]) -> Bar:
             if g.model == h.model:
                 diff, low, high, _ = welch_interval(g.test_acc, h.test_acc, LEVEL)
                 pairs.append(Pair(g.model, g.backend, h.backend, diff, low, high))
+    models = list(dict.fromkeys(g.model for g in groups))
+    pairs.sort(key=lambda p: models.index(p.model))
     return Bar(groups, pairs, sorted({r["seed"] for r in rows}))
 
 

@@ -2,10 +2,11 @@
 
 :func:`run_tasks` keeps the first task of each key (a run several experiments
 ask for is one task), takes from the :class:`~d2ldrop.sweep.store.RunStore`
-what is already there, and computes the rest on the executor (in this process,
-in order, when there is none). Each finished run is saved at once, by this
-process; on Ctrl-C (or a failed run) the runs that finished are saved, the
-queued ones cancelled, and the exception propagates.
+what is already there, and computes the rest on the executor (the runs of
+most epochs first), or in this process, in order, when there is none. Each
+finished run is saved at once, by this process; on Ctrl-C (or a failed run)
+the runs that finished are saved, the queued ones cancelled, and the
+exception propagates.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def run_tasks(tasks: Sequence[Task], store: RunStore, data: Any, *,
             finish(task, execute(task, data))
         return records
 
+    pending.sort(key=lambda t: -t.spec.epochs)  # the longest first: a shorter tail
     share = getattr(executor, "share", None)
     handle = share("data", data) if share is not None else data
     futures: dict[Future, Task] = {executor.submit(execute, t, handle): t for t in pending}
