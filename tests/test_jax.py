@@ -89,7 +89,7 @@ def test_two_calls_two_masks_and_the_same_seed_the_same_masks(adapter, impl):
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_keeps_where_the_uniform_exceeds_p(jax, adapter, p, dtype):
     """The chapter's direction, u > p, not jax.random.bernoulli's u < 1 - p: the
-    same uniforms, computed in numpy, give the same output bit for bit."""
+    same uniforms, computed in numpy, give the same mask and the same values."""
     shape = (32, 64)
     x_np = (1.0 + np.arange(np.prod(shape)).reshape(shape) % 7 / 8.0).astype(dtype)
     adapter.seed(11)
@@ -99,7 +99,10 @@ def test_keeps_where_the_uniform_exceeds_p(jax, adapter, p, dtype):
     compute = np.float64 if dtype == "float64" else np.float32
     expected = ((u > np.float32(p)) * x_np.astype(compute) / (1.0 - p)).astype(dtype)
     assert y.dtype == np.dtype(dtype)
-    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(y != 0, u > np.float32(p))
+    # XLA turns x / c for a constant c into x * (1 / c), one rounding more than
+    # numpy's division (jax 0.10 does it eagerly too): within the chapter's 4 ulps.
+    np.testing.assert_allclose(y, expected, rtol=4 * np.finfo(dtype).eps, atol=0)
     # bernoulli(1 - p) keeps where u < 1 - p: other masks for the same key.
     assert not np.array_equal(y != 0, u < 1.0 - p)
 
