@@ -295,6 +295,7 @@ def test_experiment_table_and_curves_so_far(tmp_path):
     assert exp.title in html and "3000 training / 1000 test images" in html
     assert html.count("<tr>") == 1 + len(exp.configs) and "(baseline)" in html
     assert " ± " in html and "[95% CI]" in html
+    assert "Δ test acc vs dropout 0.2/0.5 [95% CI]" in html  # labels, not keys
     fig = experiment_curves(result)
     assert len(fig.figure.axes[0].lines) == len(exp.configs)
     assert fig.png().startswith(PNG)

@@ -167,8 +167,9 @@ def experiment_html(result: ExperimentResult) -> str:
     baseline (mean and 95% t-interval), then the experiment's notes."""
     exp, s = result.experiment, result.settings
     head = ["config", "n", *(c.label for c in exp.columns)]
+    labels = {c.key: c.label for c in exp.columns}
     if exp.baseline:
-        head += [f"Δ {k} vs {exp.baseline} [95% CI]" for k in exp.compare]
+        head += [f"Δ {labels.get(k, k)} vs {exp.baseline} [95% CI]" for k in exp.compare]
     digits = {c.key: c.digits for c in exp.columns}
     rows = []
     for row in result.rows:
