@@ -181,6 +181,10 @@ def _correct(logits: Tensor, y: Tensor) -> Tensor:
     return jnp.sum(jnp.argmax(logits, axis=1) == y)
 
 
+# Compiled once: eager jax.random.fold_in spends ~0.2 ms in Python per key.
+_fold_in = jax.jit(jax.random.fold_in)
+
+
 @jax.jit
 def _gather(arrays: tuple[Tensor, ...], index: Tensor) -> tuple[Tensor, ...]:
     return tuple(jnp.take(a, index, axis=0) for a in arrays)
@@ -231,8 +235,11 @@ class Adapter(_Base):
         self._count = 0
 
     def next_key(self) -> Key:
-        """A fresh key from the host-side stream: ``fold_in(base, counter)``."""
-        key = jax.random.fold_in(self._base, self._count)
+        """A fresh key from the host-side stream: ``fold_in(base, counter)``.
+
+        The counter is 32 bits: the stream repeats after 2**32 keys.
+        """
+        key = _fold_in(self._base, np.uint32(self._count & 0xFFFFFFFF))
         if isinstance(key, jax.core.Tracer):  # we are inside jax.jit (or another staging)
             raise TracedDrawError(_TRACED_DRAW)
         self._count += 1
