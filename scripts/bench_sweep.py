@@ -26,6 +26,7 @@ its own store, so its repeats are computed again.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -90,6 +91,11 @@ def main() -> int:
             modes.append((f"ray, local cluster of {args.jobs * threads} CPUs",
                           {"executor": "ray", "jobs": args.jobs, "threads_per_run": threads},
                           str(threads)))
+        # Warm-up, not timed: the first run in this process pays one-time costs
+        # (imports, the first figure, caches) that would count against the first way.
+        exp, s = next(iter(items_of.values()))
+        run_experiments([(exp, dataclasses.replace(s, epochs=1, seeds=s.seeds[:1]),
+                          root / "warm-up")], store=root / "warm-up" / "runs", data=data)
         counts = None
         for i, (mode, executor, per_run) in enumerate(modes):
             before = load()

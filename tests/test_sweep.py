@@ -333,3 +333,12 @@ def test_welch_interval():
     assert diff - low == pytest.approx(high - diff)
     assert all(math.isnan(v) for v in welch_interval([1.0], y)[1:])
     assert welch_interval([1.0, 1.0], [1.0, 1.0])[1:3] == (0.0, 0.0)
+
+
+def test_an_unreachable_ray_address_is_refused_at_once():
+    from d2ldrop.sweep.ray_cluster import _check_reachable
+
+    with pytest.raises(UsageError, match="no Ray cluster answers at '127.0.0.1:1'"):
+        _check_reachable("127.0.0.1:1", timeout=2.0)
+    _check_reachable("auto")  # left to ray.init
+    _check_reachable(None)

@@ -22,7 +22,8 @@ the store, the executors), ``results`` (aggregation over seeds), ``tables`` (tex
 Markdown, CSV, JSON, the report), ``registry`` (the experiments by name),
 ``catalog`` (one module per experiment: its configurations, run, analysis and
 figure), ``plots`` (figure helpers), ``inference`` (t-intervals, Welch and
-rank-sum tests). No framework is imported here: models and tensors go through
+rank-sum tests), ``reproduction`` (the chapter on every backend over seeds, and
+its accuracy bar). No framework is imported here: models and tensors go through
 d2ldrop's adapters.
 """
 

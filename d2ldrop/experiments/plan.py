@@ -16,7 +16,7 @@ import copy
 import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from d2ldrop.data import FashionMNIST, load_fashion_mnist_arrays
@@ -61,8 +61,8 @@ class _Planned:
     result: ExperimentResult
     out: Path
     slots: dict[str, list[tuple[Config, int]]]  # run key -> (configuration, seed) using it
-    missing: int = 0
-    logged: list[str] = field(default_factory=list)
+    missing: int = 0  # (configuration, seed) still without their run
+    written: bool = False  # the table and figure
 
 
 def plan(items: Sequence[tuple[Experiment, Settings, Path]], data: FashionMNIST,
@@ -157,8 +157,8 @@ def run_experiments(
                     log(f"{exp.name} [{done[0]}/{counts.distinct}] {config.label}, seed "
                         f"{seed}: {what}" + (f"; also for {also}" if also else ""))
             for p in users[key]:
-                if p.missing == 0:
-                    p.missing = -1  # written once
+                if p.missing == 0 and not p.written:
+                    p.written = True
                     p.out.mkdir(parents=True, exist_ok=True)
                     aggregate(p.result)
                     write_outputs(p.result, p.out)

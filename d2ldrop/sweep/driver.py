@@ -86,7 +86,7 @@ def run_tasks(tasks: Sequence[Task], store: RunStore, data: Any, *,
         if on_record is not None:
             on_record(task.spec.key, record, True)
 
-    if executor is None:
+    if executor is None or not pending:  # (an executor with nothing to do starts nothing)
         for task in pending:
             finish(task, execute(task, data))
         return records
