@@ -36,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "running the same command again skips them, so an interrupted experiment continues "
         "where it stopped. Runs with other settings (--epochs, --quick, ...) are other "
         "files: nothing finished is overwritten.",
-        epilog=f"experiments:\n{listing}\n  all           every experiment, each in --out/NAME",
+        epilog=f"experiments:\n{listing}\n  all           every experiment, each in "
+        "--out/NAME (one run store for all: --out/runs)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", metavar="NAME", choices=(*NAMES, "all"),
@@ -64,10 +65,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     """``--jobs``, ``--executor``, ``--address``, ``--threads-per-run``."""
     g = p.add_argument_group("where the runs are computed")
-    g.add_argument("--jobs", "-j", type=int, default=None,
+    g.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                    help="N runs at once in N worker processes on this machine (default: one "
-                   "after another in this process); with --executor ray and no --address, "
-                   "the CPUs of the local Ray cluster in runs")
+                   "after another in this process); with --executor ray and no --address: N "
+                   "runs at once on the local Ray cluster")
     g.add_argument("--executor", choices=KINDS, default=None,
                    help="local (this machine; the default) or ray (each run a Ray task; "
                    "needs pip install \"d2ldrop[ray]\")")
