@@ -3,8 +3,8 @@
 Only the standard library: results render their ``_repr_html_`` with
 :func:`table` and :func:`block` (in :mod:`d2ldrop.display.reprs` and
 :mod:`d2ldrop.lockstep.report`). Styles are inline (a notebook has no style sheet
-of ours), and limited to what survives a notebook viewer's sanitizer: alignment,
-monospace numbers, and a colour for failures.
+of ours), and limited to what survives a notebook viewer's sanitizer: alignment
+(numbers right, text left) and a colour for failures.
 """
 
 from __future__ import annotations
@@ -39,11 +39,7 @@ _NUMBER = re.compile(r"^[+-]?(\d|\.\d|nan\b|inf\b)")
 def _td(cell: object, tag: str) -> str:
     c = cell if isinstance(cell, Cell) else Cell(cell)
     text = str(c.text)
-    style = []
-    if tag == "td" and _NUMBER.match(text):
-        style.append("text-align:right; font-variant-numeric:tabular-nums")
-    else:
-        style.append("text-align:left")
+    style = ["text-align:right" if tag == "td" and _NUMBER.match(text) else "text-align:left"]
     if c.failed:
         style.append(f"color:{FAIL_COLOUR}; font-weight:bold")
     title = f' title="{escape(c.title)}"' if c.title else ""

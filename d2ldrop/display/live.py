@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from d2ldrop.display import kernel
 from d2ldrop.display.figure import InlineFigure, curves
+from d2ldrop.plotting import new_figure
 
 if TYPE_CHECKING:
     from d2ldrop.history import History
@@ -66,10 +69,6 @@ def experiment_curves(result: Any, key: str = "test_acc") -> InlineFigure:
     ``result`` is an :class:`~d2ldrop.experiments.ExperimentResult` (its
     ``experiment.configs`` and ``curves(config, key)``).
     """
-    import numpy as np
-
-    from d2ldrop.plotting import new_figure
-
     fig = new_figure(6, 3.6)
     ax = fig.subplots()
     for config in result.experiment.configs:
