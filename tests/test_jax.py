@@ -68,14 +68,16 @@ def test_the_stream_gives_the_same_bits_on_every_jax_version(jax, adapter):
     np.testing.assert_allclose(np.asarray(u), expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("impl", ["scratch", "builtin", "layer"])
+@pytest.mark.parametrize("impl", ["scratch", "builtin", "layer", "scratch model",
+                                  "concise model"])
 def test_two_calls_two_masks_and_the_same_seed_the_same_masks(adapter, impl):
     layer = adapter.make_dropout_layer(0.5)
+    net = _same_shape_net(adapter, impl.split()[0]) if impl.endswith("model") else None
     fn = {
         "scratch": lambda x: dropout(x, 0.5),
         "builtin": lambda x: adapter.builtin_dropout(x, 0.5),
         "layer": lambda x: adapter.call_layer(layer, x, training=True),
-    }[impl]
+    }.get(impl, lambda x: net.hidden(x[:, :16], training=True)[0])
     x = ones((64, 64))
     d2ldrop.seed(7, backend="jax")
     first, second = drops(fn(x)), drops(fn(x))

@@ -23,6 +23,7 @@ Importing this module sets two process-wide JAX options:
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -158,10 +159,6 @@ class _Slot:
 
     def set(self, value: Tensor) -> None:
         self._parent()[self.path[-1]] = value
-
-
-def _params_of(net: Any) -> Any:
-    return list(net.params) if isinstance(net, ScratchNet) else net.params
 
 
 def _replace_params(net: Any, params: Any) -> None:
@@ -336,77 +333,114 @@ class Adapter(_Base):
         Pure: the draws derive from ``key`` (needed only in training without
         ``masks``), so it can be traced by ``jax.jit``/``jax.grad``.
         """
-        x = self.ops.astype(x, self._model_dtype(net))
-        if isinstance(net, ScratchNet):
-            return kernels.scratch_forward(
-                KeyedOps(key), params, x, training=training, dropout=net.dropout,
-                masks=masks, noise=net.noise)
-        x = jnp.reshape(x, (-1, net.in_features))
-        rngs = {"dropout": key} if key is not None else {}
-        return net.module.apply({"params": params}, x, training=training, masks=masks,
-                                rngs=rngs)
+        return _forward(_structure(net), params, x, training=training, masks=masks, key=key)
 
     def _draw_key(self, training: bool, masks: list[Tensor] | None) -> Key | None:
         return self.next_key() if training and masks is None else None
 
-    def _scratch_forward(self, net: ScratchNet, x: Tensor, *, training: bool,
-                         masks: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
-        return self.forward(net, _params_of(net), x, training=training, masks=masks,
-                            key=self._draw_key(training, masks))
-
-    def _concise_forward(self, net: ConciseNet, x: Tensor, *, training: bool,
+    def _scratch_forward(self, net: Any, x: Tensor, *, training: bool,
                          masks: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
         return self.forward(net, net.params, x, training=training, masks=masks,
                             key=self._draw_key(training, masks))
+
+    _concise_forward = _scratch_forward  # one pure forward pass for both models
 
     # -- training: jitted steps ------------------------------------------------
     def make_train_step(
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
-        tx = None
-        if updater == "framework":
-            optax = _optax()
-            # add_decayed_weights then sgd: -lr * (grad + wd * p), the scratch update.
-            tx = optax.sgd(lr)
-            if weight_decay:
-                tx = optax.chain(optax.add_decayed_weights(weight_decay), tx)
-
-        def loss(params: Any, x: Tensor, y: Tensor, key: Key | None,
-                 masks: list[Tensor] | None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-            logits, _ = self.forward(net, params, x, training=True, masks=masks, key=key)
-            losses = _cross_entropy(logits, y)
-            return jnp.mean(losses), (losses, logits)
-
-        @jax.jit
-        def update(params: Any, opt_state: Any, x: Tensor, y: Tensor, key: Key | None,
-                   masks: list[Tensor] | None) -> tuple[Any, Any, Tensor]:
-            grads, (losses, logits) = jax.grad(loss, has_aux=True)(params, x, y, key, masks)
-            if tx is None:
-                params = jax.tree_util.tree_map(
-                    lambda p, g: p - kernels.sgd_delta(p, g, lr, weight_decay), params, grads)
-            else:
-                updates, opt_state = tx.update(grads, opt_state, params)
-                params = jax.tree_util.tree_map(lambda p, u: p + u, params, updates)
-            # One array, one read-back: class counts are exact in float64.
-            sums = jnp.stack([jnp.sum(losses).astype(jnp.float64),
-                              _correct(logits, y).astype(jnp.float64)])
-            return params, opt_state, sums
-
-        state = {"opt": None if tx is None else tx.init(_params_of(net))}
+        tx, update = _compiled_update(_structure(net), float(lr), float(weight_decay),
+                                      updater == "framework")
+        state = {"opt": None if tx is None else tx.init(net.params)}
 
         def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
             key = self._draw_key(True, masks)
-            params, state["opt"], sums = update(_params_of(net), state["opt"], x, y, key, masks)
+            params, state["opt"], sums = update(net.params, state["opt"], x, y, key, masks)
             _replace_params(net, params)
-            loss_sum, correct = np.asarray(sums).tolist()
+            loss_sum, correct = np.asarray(sums).tolist()  # one read-back
             return loss_sum, int(correct)
 
         return step
 
     def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
-        @jax.jit
-        def correct(params: Any, x: Tensor, y: Tensor) -> Tensor:
-            logits, _ = self.forward(net, params, x, training=False)
-            return _correct(logits, y)
+        correct = _compiled_correct(_structure(net))
+        return lambda x, y: int(correct(net.params, x, y))
 
-        return lambda x, y: int(correct(_params_of(net), x, y))
+
+# -- the forward pass and the compiled steps, per model structure ---------------
+@dataclass(frozen=True)
+class _Structure:
+    """What a forward pass needs besides the parameters. Hashable and compared by
+    value, so that models of one structure share their compiled steps (a compile
+    costs about a second, a new model in every run of an experiment)."""
+
+    dropout: tuple[float, float] = (0.0, 0.0)  # the scratch model's (the module has its own)
+    noise: str = "dropout"
+    module: Sequential | None = None  # the concise model's, None for the scratch one
+    in_features: int = 0
+
+
+def _structure(net: Any) -> _Structure:
+    if isinstance(net, ScratchNet):
+        return _Structure(net.dropout, net.noise)
+    return _Structure(module=net.module, in_features=net.in_features)
+
+
+def _forward(s: _Structure, params: Any, x: Tensor, *, training: bool,
+             masks: list[Tensor] | None, key: Key | None) -> tuple[Tensor, list[Tensor]]:
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    x = x if x.dtype == dtype else x.astype(dtype)
+    if s.module is None:
+        return kernels.scratch_forward(KeyedOps(key), params, x, training=training,
+                                       dropout=s.dropout, masks=masks, noise=s.noise)
+    rngs = {"dropout": key} if key is not None else {}
+    return s.module.apply({"params": params}, jnp.reshape(x, (-1, s.in_features)),
+                          training=training, masks=masks, rngs=rngs)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_update(s: _Structure, lr: float, weight_decay: float,
+                     framework: bool) -> tuple[Any, Callable[..., Any]]:
+    """The optax transformation (or None) and the jitted SGD step of structure ``s``."""
+    tx = None
+    if framework:
+        optax = _optax()
+        # add_decayed_weights then sgd: -lr * (grad + wd * p), the scratch update.
+        tx = optax.sgd(lr)
+        if weight_decay:
+            tx = optax.chain(optax.add_decayed_weights(weight_decay), tx)
+
+    def loss(params: Any, x: Tensor, y: Tensor, key: Key | None,
+             masks: list[Tensor] | None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        logits, _ = _forward(s, params, x, training=True, masks=masks, key=key)
+        losses = _cross_entropy(logits, y)
+        return jnp.mean(losses), (losses, logits)
+
+    @jax.jit
+    def update(params: Any, opt_state: Any, x: Tensor, y: Tensor, key: Key | None,
+               masks: list[Tensor] | None) -> tuple[Any, Any, Tensor]:
+        grads, (losses, logits) = jax.grad(loss, has_aux=True)(params, x, y, key, masks)
+        if tx is None:
+            params = jax.tree_util.tree_map(
+                lambda p, g: p - kernels.sgd_delta(p, g, lr, weight_decay), params, grads)
+        else:
+            updates, opt_state = tx.update(grads, opt_state, params)
+            params = jax.tree_util.tree_map(lambda p, u: p + u, params, updates)
+        # One array: class counts are exact in float64.
+        sums = jnp.stack([jnp.sum(losses).astype(jnp.float64),
+                          _correct(logits, y).astype(jnp.float64)])
+        return params, opt_state, sums
+
+    return tx, update
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_correct(s: _Structure) -> Callable[..., Tensor]:
+    """The jitted count of correct predictions (evaluation mode) of structure ``s``."""
+
+    @jax.jit
+    def correct(params: Any, x: Tensor, y: Tensor) -> Tensor:
+        logits, _ = _forward(s, params, x, training=False, masks=None, key=None)
+        return _correct(logits, y)
+
+    return correct
