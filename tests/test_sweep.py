@@ -2,17 +2,18 @@
 
 The executor tests train a small experiment on synthetic data (2000 training
 and 500 test images, two epochs, two seeds) in this process, in two spawned
-worker processes, on a local Ray cluster and on a one-thread pool, and require
-the same numbers from each, given the same threads per run.
+worker processes, on a local Ray cluster and on a plain ProcessPoolExecutor,
+and require the same numbers from each, given the same threads per run.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import pickle
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -192,16 +193,20 @@ def test_same_numbers_in_process_with_jobs_and_on_ray(sweep_backend, small_data,
                                                       ray_session):
     exp, settings = _small(sweep_backend)
     seen = {}
-    for mode, kwargs in (("in-process", {}), ("jobs", {"jobs": 2}),
-                         ("ray", {"executor": "ray"}),
-                         # One thread: runs side by side in threads would share the
-                         # frameworks' global generators (see docs/experiments.md).
-                         ("thread pool", {"executor": ThreadPoolExecutor(1)})):
-        result = experiments.run_experiment(exp, settings, tmp_path / mode, data=small_data,
-                                            threads_per_run=1, **kwargs)
-        assert result.ran == 6 and all(row.n == 2 for row in result.rows), mode
-        seen[mode] = _numbers(tmp_path / mode / "runs")
-        assert (tmp_path / mode / f"{exp.name}.json").is_file()
+    # Any Executor, here a plain spawned process pool: it gets the data with every
+    # run (not once per worker) and is left running (it is the caller's).
+    plain = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        for mode, kwargs in (("in-process", {}), ("jobs", {"jobs": 2}),
+                             ("ray", {"executor": "ray"}), ("an Executor", {"executor": plain})):
+            result = experiments.run_experiment(exp, settings, tmp_path / mode,
+                                                data=small_data, threads_per_run=1, **kwargs)
+            assert result.ran == 6 and all(row.n == 2 for row in result.rows), mode
+            seen[mode] = _numbers(tmp_path / mode / "runs")
+            assert (tmp_path / mode / f"{exp.name}.json").is_file()
+        assert plain.submit(abs, -1).result() == 1
+    finally:
+        plain.shutdown()
     first = seen.pop("in-process")
     assert len(first) == 6
     for mode, numbers in seen.items():
