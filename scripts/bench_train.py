@@ -30,7 +30,7 @@ With layer sizes d0-d1-d2-d3 (784-256-256-10)::
 3x is the round figure). "x limit" is seconds per epoch over that limit.
 
     python scripts/bench_train.py [--backend all] [--model all] [--epochs 3]
-                                  [--load N] [--batch-size 256] [--reps 20]
+                                  [--load N] [--batch-size 256] [--reps 50]
 """
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ import numpy as np
 
 from d2ldrop._text import align
 from d2ldrop.backends import threads
+from d2ldrop.backends.registry import OPENMP_DEFAULTS
 from d2ldrop.commands._args import resolve_backends
 from d2ldrop.data import Batches, load_fashion_mnist_arrays
+from d2ldrop.errors import BackendNotAvailableError
 from d2ldrop.models import build_mlp
 from d2ldrop.training import SGD, CrossEntropyLoss, train_ch3
 
@@ -109,16 +111,17 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 @contextlib.contextmanager
-def busy_processes(n: int) -> Iterator[None]:
+def busy_processes(n: int) -> Iterator[list[multiprocessing.process.BaseProcess]]:
     """``n`` spawned busy processes for the block; stopped on the way out, whatever
-    the way (the parent's SIGTERM is turned into SystemExit by :func:`main`)."""
+    the way (the parent's SIGTERM is turned into SystemExit by :func:`main`; a
+    parent killed outright leaves them orphaned, and they exit on their own)."""
     context = multiprocessing.get_context("spawn")
     procs = [context.Process(target=_busy, args=(os.getpid(),), daemon=True) for _ in range(n)]
     try:
         for p in procs:
             p.start()
         time.sleep(1.0)  # spawned: let them get past their imports and spin
-        yield
+        yield procs
     finally:
         for p in procs:
             if p.pid is not None and p.is_alive():
@@ -134,32 +137,42 @@ def busy_processes(n: int) -> Iterator[None]:
 # -- one backend, in its own process ---------------------------------------------
 def measure(backend: str, models: tuple[str, ...], epochs: int, batch: int,
             data_dir: str | None) -> list[dict[str, Any]]:
-    """Warm up, then time ``epochs`` epochs of each model (run in the worker)."""
+    """Warm up, then time ``epochs`` epochs of each model (run in the worker).
+
+    A model the backend cannot train here (its framework's optimizer missing)
+    is reported with the reason instead of its times.
+    """
     data = load_fashion_mnist_arrays(data_dir=data_dir)
-    results = []
+    n_train, n_test = len(data.train_labels), len(data.test_labels)
+
+    def batches(n: int | None, shuffle: bool, test: bool = False) -> Batches:
+        images = data.test_images if test else data.train_images
+        labels = data.test_labels if test else data.train_labels
+        return Batches(images[:n], labels[:n], batch, shuffle=shuffle,
+                       seed=0 if shuffle else None, backend=backend)
+
+    results: list[dict[str, Any]] = []
     for kind in models:
         net = build_mlp(kind, seed=0, backend=backend)
         updater = SGD(0.5, "scratch" if kind == "scratch" else "framework")
-        train = Batches(data.train_images, data.train_labels, batch, shuffle=True, seed=0,
-                        backend=backend)
-        test = Batches(data.test_images, data.test_labels, batch, shuffle=False,
-                       backend=backend)
-        # Warm-up on a slice: traces the compiled steps, builds cached graphs.
-        start = time.perf_counter()
-        small = Batches(data.train_images[:2560], data.train_labels[:2560], batch,
-                        shuffle=True, seed=0, backend=backend)
-        small_test = Batches(data.test_images[:2560], data.test_labels[:2560], batch,
-                             shuffle=False, backend=backend)
-        train_ch3(net, small, small_test, CrossEntropyLoss(), 1, updater, progress=False)
-        warmup = time.perf_counter() - start
-        h = train_ch3(net, train, test, CrossEntropyLoss(), epochs, updater, progress=False)
+        try:
+            # Warm-up on a slice: traces the compiled steps, builds cached graphs.
+            start = time.perf_counter()
+            train_ch3(net, batches(2560, True), batches(2560, False, test=True),
+                      CrossEntropyLoss(), 1, updater, progress=False)
+            warmup = time.perf_counter() - start
+        except BackendNotAvailableError as err:
+            results.append({"model": kind, "error": str(err)})
+            continue
+        h = train_ch3(net, batches(None, True), batches(None, False, test=True),
+                      CrossEntropyLoss(), epochs, updater, progress=False)
         results.append({
             "model": kind,
             "train": statistics.median(r.train_seconds for r in h.epochs),
             "eval": statistics.median(r.eval_seconds for r in h.epochs),
             "warmup": warmup,
             "threads": threads.current(backend),
-            "flops": epoch_flops(net.sizes, len(data.train_labels), len(data.test_labels)),
+            "flops": epoch_flops(net.sizes, n_train, n_test),
         })
     return results
 
@@ -180,7 +193,7 @@ def run_worker(args: argparse.Namespace, backend: str, models: tuple[str, ...]
             proc.kill()
             proc.wait()
     if proc.returncode != 0:
-        return f"worker exited with status {proc.returncode}"
+        return f"worker exited with status {proc.returncode} (its error is above)"
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -189,15 +202,30 @@ def _load_average() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def _row(backend: str, r: dict[str, Any], limit: float) -> list[str]:
-    total = r["train"] + r["eval"]
-    return [backend, r["model"], f"{r['train']:.2f}", f"{r['eval']:.2f}", f"{total:.2f}",
-            f"{total / limit:.1f}x", f"{r['warmup']:.2f}", str(r["threads"] or "default"),
-            r["load"]]
-
-
 def _seconds_at(rate: float, flops: int) -> float:
     return flops / (rate * 1e9)
+
+
+def _row(backend: str, r: dict[str, Any], rate: float) -> list[str]:
+    if "error" in r:
+        return [backend, r["model"], "n/a", "", "", "", "", "", r["load"]]
+    total = r["train"] + r["eval"]
+    return [backend, r["model"], f"{r['train']:.2f}", f"{r['eval']:.2f}", f"{total:.2f}",
+            f"{total / _seconds_at(rate, r['flops']):.1f}x", f"{r['warmup']:.2f}",
+            str(r["threads"] or "default"), r["load"]]
+
+
+def _environment() -> str:
+    """The OpenMP settings the workers start with: the user's, or d2ldrop's defaults."""
+    parts = []
+    for key, default in OPENMP_DEFAULTS.items():
+        user = os.environ.get(key)
+        parts.append(f"{key}={user!r} (yours)" if user is not None
+                     else f"{key}={default} (d2ldrop's default)")
+    for key in threads.COMMON:
+        if key in os.environ:
+            parts.append(f"{key}={os.environ[key]!r} (yours)")
+    return ", ".join(parts)
 
 
 def main() -> int:
@@ -209,13 +237,15 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--load", type=int, default=0, metavar="N",
                         help="also measure with N busy processes of this script's own")
-    parser.add_argument("--reps", type=int, default=20, help="matmul repetitions (best of)")
+    parser.add_argument("--reps", type=int, default=50, help="matmul repetitions (best of)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     models = MODELS if args.model == "all" else tuple(args.model.split(","))
-    if not set(models) <= set(MODELS) or args.epochs < 1 or args.load < 0:
-        parser.error("--model is scratch, concise or all; --epochs >= 1; --load >= 0")
+    if not set(models) <= set(MODELS) or min(args.epochs, args.reps, args.batch_size) < 1 \
+            or args.load < 0:
+        parser.error("--model is scratch, concise or all; --epochs, --reps, --batch-size "
+                     ">= 1; --load >= 0")
     if args.worker is not None:
         # Ctrl-C reaches the whole process group: the parent stops its worker;
         # a parent killed outright cannot, so the worker watches for that.
@@ -225,54 +255,62 @@ def main() -> int:
         print(json.dumps(results))
         return 0
 
+    backends = resolve_backends(args.backend)
     data = load_fashion_mnist_arrays(data_dir=args.data_dir)  # refused here, once
-    sizes = (784, 256, 256, 10)
-    flops = epoch_flops(sizes, len(data.train_labels), len(data.test_labels))
+    sizes = (784, 256, 256, 10)  # build_mlp's defaults; each worker reports its own
+    F, n_train, n_test = forward_flops(sizes), len(data.train_labels), len(data.test_labels)
+    flops = epoch_flops(sizes, n_train, n_test)
     rates = {"idle": matmul_rate(sizes, args.batch_size, args.reps)}
-    print(f"one epoch: {flops / 1e9:.1f} GFLOP of matrix products "
-          f"(3 x {forward_flops(sizes):,} x {len(data.train_labels):,} + "
-          f"{forward_flops(sizes):,} x {len(data.test_labels):,})")
-    print(f"numpy float32 matmul, batch {args.batch_size}, idle: {rates['idle']:.1f} GFLOP/s, "
-          f"{_seconds_at(rates['idle'], flops):.2f} s an epoch (the limit); "
-          f"load average {_load_average()}", flush=True)
+    print(f"one epoch: 3 x {F:,} x {n_train:,} + {F:,} x {n_test:,} = {flops / 1e9:.1f} "
+          f"GFLOP of matrix products")
+    print(f"numpy float32 matmul on its shapes (batch {args.batch_size}, best of {args.reps}): "
+          f"{rates['idle']:.1f} GFLOP/s, so {_seconds_at(rates['idle'], flops):.2f} s an epoch "
+          f"(the limit)")
+    print(f"{os.cpu_count()} cores, load average {_load_average()}; {_environment()}",
+          flush=True)
 
     header = ["backend", "model", "train s", "eval s", "s/epoch", "x limit", "warm-up s",
               "threads", "load avg"]
-    idle_rows, loaded_rows, summary = [header], [header], []
-    failed = False
-    for backend in resolve_backends(args.backend):
-        measured = {}
+    tables: dict[str, list[list[str]]] = {"idle": [header], "loaded": [header]}
+    totals: dict[tuple[str, str], dict[str, float]] = {}
+    notes, failed = [], False
+    for backend in backends:
         for condition in ("idle", "loaded") if args.load else ("idle",):
             with busy_processes(args.load if condition == "loaded" else 0):
-                if condition == "loaded" and "loaded" not in rates:
-                    rates["loaded"] = matmul_rate(sizes, args.batch_size, args.reps)
+                if condition not in rates:
+                    rates[condition] = matmul_rate(sizes, args.batch_size, args.reps)
                 load = _load_average()
                 results = run_worker(args, backend, models)
             if isinstance(results, str):
                 print(f"{backend} ({condition}): {results}", flush=True)
                 failed = True
                 break
-            rows = idle_rows if condition == "idle" else loaded_rows
             for r in results:
                 r["load"] = load
-                rows.append(_row(backend, r, _seconds_at(rates[condition], r["flops"])))
-                measured.setdefault(r["model"], {})[condition] = r["train"] + r["eval"]
+                tables[condition].append(_row(backend, r, rates[condition]))
+                if "error" in r:
+                    notes.append(f"{backend} {r['model']}: {r['error']}")
+                else:
+                    totals.setdefault((backend, r["model"]), {})[condition] = (
+                        r["train"] + r["eval"])
             print(f"{backend} ({condition}) done, load average {load}", flush=True)
-        for kind, m in measured.items():
-            if "loaded" in m:
-                ratio = m["loaded"] / m["idle"]
-                summary.append([backend, kind, f"{m['idle']:.2f}", f"{m['loaded']:.2f}",
-                                f"{ratio:.2f}", "yes" if ratio <= TARGET else "NO"])
 
-    print("\nidle (x limit: over the idle matmul rate)\n" + align(idle_rows))
+    print("\nidle; x limit: seconds per epoch over the limit at the idle matmul rate\n"
+          + align(tables["idle"]))
     if args.load:
-        print(f"\nwith {args.load} busy process(es); numpy float32 matmul under that load: "
-              f"{rates.get('loaded', float('nan')):.1f} GFLOP/s (x limit: over this rate)\n"
-              + align(loaded_rows))
+        print(f"\nwith {args.load} busy process(es) of this script; x limit: over the limit at "
+              f"the matmul rate under that load, {rates.get('loaded', float('nan')):.1f} "
+              f"GFLOP/s\n" + align(tables["loaded"]))
+        summary = [["backend", "model", "idle s", "loaded s", "loaded/idle", f"<= {TARGET:g}x"]]
+        for (backend, kind), t in totals.items():
+            if "loaded" in t:
+                ratio = t["loaded"] / t["idle"]
+                summary.append([backend, kind, f"{t['idle']:.2f}", f"{t['loaded']:.2f}",
+                                f"{ratio:.2f}", "yes" if ratio <= TARGET else "NO"])
         print(f"\nseconds per epoch (train + eval), idle and with {args.load} busy "
-              f"process(es) of {os.cpu_count()} cores\n"
-              + align([["backend", "model", "idle", "loaded", "loaded/idle",
-                        f"<= {TARGET:g}x"], *summary]))
+              f"process(es) on {os.cpu_count()} cores\n" + align(summary))
+    for note in notes:
+        print(f"not measured: {note}")
     return 1 if failed else 0
 
 
