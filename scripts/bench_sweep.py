@@ -20,7 +20,11 @@ its own store, so its repeats are computed again.
 
     python scripts/bench_sweep.py [--experiments dropout-grid,weight-decay,noise,dropconnect]
                                   [--backend NAME] [--jobs 2] [--threads-per-run T]
-                                  [--no-ray] [--unshared]
+                                  [--epochs N] [--no-ray] [--unshared]
+
+The times include starting the workers (a few seconds each: a fresh process
+imports its framework) and the Ray cluster; a quick run takes well under a
+second on an idle machine, so ``--epochs 10`` shows the steady speed-up.
 """
 
 from __future__ import annotations
@@ -65,6 +69,9 @@ def main() -> int:
     parser.add_argument("--backend", "-b", default=None)
     parser.add_argument("--jobs", "-j", type=int, default=2)
     parser.add_argument("--threads-per-run", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per run (default: the quick form's 2); more epochs make "
+                        "the workers' start-up a smaller part of the time")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-ray", action="store_true", help="leave out the Ray measurement")
     parser.add_argument("--unshared", action="store_true",
@@ -73,7 +80,8 @@ def main() -> int:
     names = list(NAMES) if args.experiments == "all" else args.experiments.split(",")
     threads = args.threads_per_run or default_threads(args.jobs)
     items_of = {n: (get_experiment(n), make_settings(get_experiment(n), args.backend,
-                                                    quick=True)) for n in names}
+                                                    quick=True, epochs=args.epochs))
+                for n in names}
     backend = next(iter(items_of.values()))[1].backend
     data = load_fashion_mnist_arrays(data_dir=args.data_dir)
 
@@ -120,7 +128,9 @@ def main() -> int:
     table = [["how", "wall s", "runs/s", "speed-up", "threads/run", "load before",
               "load after"]]
     table += [[r[0], r[1], r[2], f"{base / r[3]:.2f}x", r[4], r[5], r[6]] for r in rows]
-    print(f"\nquick sweep of {', '.join(names)} on {backend}: {counts.describe()}")
+    epochs = next(iter(items_of.values()))[1].epochs
+    print(f"\nquick sweep ({epochs} epochs per run) of {', '.join(names)} on {backend}: "
+          f"{counts.describe()}")
     print(f"machine: {cores()} cores; load average over 1/5/15 min around each measurement\n")
     print(align(table))
     first, *others = list(seen)
