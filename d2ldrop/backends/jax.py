@@ -310,6 +310,7 @@ class Adapter(_Base):
         return [(_Slot(net, (n, leaf)), False) for n in names for leaf in ("kernel", "bias")]
 
     def parameters(self, net: Any) -> list[tuple[Any, bool]]:
+        # Slots, not arrays: a JAX array cannot be written, only replaced in its model.
         if isinstance(net, ScratchNet):
             return [(_Slot(net, (k,)), False) for k in range(len(net.params))]
         return self._concise_parameters(net)
