@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 import numbers
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from d2ldrop._backend import get_adapter
 from d2ldrop._progress import Progress
 from d2ldrop.display.live import live_curves
 from d2ldrop.errors import D2LDropError
@@ -76,6 +78,28 @@ def sgd(lr: float = 0.5) -> SGD:
 def framework_sgd(lr: float = 0.5) -> SGD:
     """The framework's own SGD optimizer."""
     return SGD(lr, "framework")
+
+
+def default_updater(kind: str, backends: Sequence[str]) -> str:
+    """The book's pairing: the scratch SGD for the scratch model, the framework's
+    optimizer for the concise one, where every backend in ``backends`` has one.
+
+    Where one has not (JAX without optax), the scratch SGD, with a warning saying
+    why: for plain SGD it is the same update.
+    """
+    if kind == "scratch":
+        return "scratch"
+    for name in backends:
+        reason = get_adapter(name).framework_updater_error()
+        if reason is not None:
+            warnings.warn(f"{name}/{kind}: the scratch SGD instead of the framework's "
+                          f"(the same update): {reason}", UpdaterWarning, stacklevel=2)
+            return "scratch"
+    return "framework"
+
+
+class UpdaterWarning(UserWarning):
+    """The framework's optimizer cannot run here; the scratch SGD is used instead."""
 
 
 class TrainingDiverged(D2LDropError, FloatingPointError):

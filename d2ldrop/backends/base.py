@@ -313,6 +313,10 @@ class Adapter(abc.ABC):
             self._write(p, value.T if transposed else value)
 
     # -- training (framework-specific: eager, tf.function, cached graphs...) ----
+    def framework_updater_error(self) -> str | None:
+        """Why ``updater='framework'`` cannot run in this environment, or None."""
+        return None
+
     @abc.abstractmethod
     def make_train_step(
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0

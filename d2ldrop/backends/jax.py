@@ -212,6 +212,13 @@ class Adapter(_Base):
         self.seed(secrets.randbits(32))
         self.ops = Ops(self.next_key)
 
+    def framework_updater_error(self) -> str | None:
+        try:
+            _optax()
+        except BackendNotAvailableError as err:
+            return str(err)
+        return None
+
     # -- tensors ---------------------------------------------------------------
     def is_tensor(self, x: object) -> bool:
         return isinstance(x, jax.Array)  # tracers included

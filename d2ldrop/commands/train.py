@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from pathlib import Path
 
 from d2ldrop.errors import D2LDropError
@@ -146,7 +147,7 @@ def _train_all(args: argparse.Namespace, backends: list[str], models: list[str],
 def _train_one(args: argparse.Namespace, backend: str, kind: str, data):
     from d2ldrop.data import Batches
     from d2ldrop.models import build_mlp
-    from d2ldrop.training import SGD, CrossEntropyLoss, train_ch3
+    from d2ldrop.training import SGD, CrossEntropyLoss, UpdaterWarning, default_updater, train_ch3
 
     net = build_mlp(kind, dropout1=args.dropout1, dropout2=args.dropout2, init=args.init,
                     seed=args.seed, backend=backend, dtype=args.dtype)
@@ -154,7 +155,11 @@ def _train_one(args: argparse.Namespace, backend: str, kind: str, data):
                          shuffle=True, seed=args.seed, backend=backend)
     test_iter = Batches(data.test_images, data.test_labels, args.batch_size,
                         shuffle=False, backend=backend)
-    updater = SGD(args.lr, args.updater or ("scratch" if kind == "scratch" else "framework"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UpdaterWarning)
+        updater = SGD(args.lr, args.updater or default_updater(kind, [backend]))
+    for w in caught:
+        print(f"d2ldrop train: {w.message}", file=sys.stderr)
 
     def on_epoch(history) -> None:
         history.config.update(batch_size=args.batch_size, seed=args.seed, init=args.init,

@@ -25,7 +25,7 @@ from d2ldrop.lockstep.plot import default_title, lockstep_figure
 from d2ldrop.lockstep.result import LockstepResult, record_diffs
 from d2ldrop.models import KINDS, MLP, build_mlp, normal_init
 from d2ldrop.reference import ReferenceMLP
-from d2ldrop.training import SGD, Run, accuracy, train_epochs
+from d2ldrop.training import SGD, Run, accuracy, default_updater, train_epochs
 
 #: A lockstep batch as :func:`train_epochs` sees it: ``X`` is every backend's
 #: (images, labels) tensors and the numpy masks, ``y`` the labels in numpy.
@@ -76,7 +76,7 @@ def run_lockstep(
     if not backends or len(set(backends)) != len(backends):
         raise ValueError(f"Expected one or more distinct backends. Received: {backends!r}")
     seed = check_seed(seed)
-    updater_ = SGD(lr, updater or ("scratch" if kind == "scratch" else "framework"))
+    updater_ = SGD(lr, updater or default_updater(kind, backends))
     nets = {
         b: build_mlp(kind, dropout1=dropout[0], dropout2=dropout[1], seed=seed, backend=b,
                      dtype=dtype)
