@@ -41,7 +41,13 @@ from d2ldrop.sweep.executors import open_executor
 from d2ldrop.sweep.spec import RunSpec
 from d2ldrop.sweep.store import Record, RunStore
 from d2ldrop.sweep.worker import Task
-from d2ldrop.training import SGD, CrossEntropyLoss, TrainingDiverged, train_ch3
+from d2ldrop.training import (
+    SGD,
+    CrossEntropyLoss,
+    TrainingDiverged,
+    default_updater,
+    train_ch3,
+)
 
 CHAPTER = {"lr": 0.5, "batch_size": 256, "dropout1": 0.2, "dropout2": 0.5}
 BOOK_MAX_TRAIN_LOSS, BOOK_MIN_ACC = 0.5, 0.7
@@ -51,10 +57,10 @@ SEEDS = 10
 
 
 def book_spec(backend: str, model: str, seed: int, epochs: int, digest: str) -> RunSpec:
-    """The spec of one book run (the updater as ``d2ldrop train`` chooses it)."""
+    """The spec of one book run (the updater as ``d2ldrop train`` chooses it, see
+    :func:`d2ldrop.training.default_updater`)."""
     return RunSpec(procedure="book", backend=backend, model=model, seed=seed, epochs=epochs,
-                   updater="scratch" if model == "scratch" else "framework", data=digest,
-                   **CHAPTER)
+                   updater=default_updater(model, [backend]), data=digest, **CHAPTER)
 
 
 def train_book(spec: RunSpec, data: FashionMNIST) -> dict[str, Any]:

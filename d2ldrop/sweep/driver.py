@@ -40,7 +40,7 @@ class Counts:
         return self.requested - self.distinct
 
     def describe(self) -> str:
-        share = f" ({self.shared / self.requested:.0%})" if self.requested else ""
+        share = f", {self.shared / self.requested:.0%}" if self.requested else ""
         return (f"{self.requested} runs asked for, {self.distinct} distinct "
                 f"({self.shared} shared{share}): {self.stored} found in the store, "
                 f"{self.computed} computed")
