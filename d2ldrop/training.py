@@ -84,8 +84,9 @@ def default_updater(kind: str, backends: Sequence[str]) -> str:
     """The book's pairing: the scratch SGD for the scratch model, the framework's
     optimizer for the concise one, where every backend in ``backends`` has one.
 
-    Where one has not (JAX without optax), the scratch SGD, with a warning saying
-    why: for plain SGD it is the same update.
+    Where one has not (its optimizer library cannot be imported here, as the
+    adapter's ``framework_updater_error`` says), the scratch SGD, with a warning
+    saying why: for plain SGD it is the same update.
     """
     if kind == "scratch":
         return "scratch"

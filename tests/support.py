@@ -76,3 +76,15 @@ def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     for k in range(10):
         x[labels == k, 2 * k + 3 : 2 * k + 7, :] = 230
     return x, labels
+
+
+def require_updater(backend: str, updater: str) -> None:
+    """Skip ``updater='framework'`` where the backend's optimizer cannot run in this
+    environment (JAX without optax beside numpy 1.23.5): a property of the
+    environment, documented, so a skip even under CI (the backend's own tox env,
+    which has the optimizer, runs these tests)."""
+    if updater != "framework":
+        return
+    reason = d2ldrop.get_adapter(backend).framework_updater_error()
+    if reason is not None:
+        pytest.skip(f"{backend}: updater='framework' cannot run here: {reason}")

@@ -16,7 +16,7 @@ def test_demo_prints_the_chapter_example(backend, capsys):
     assert main(["demo", "--backend", backend, "--seed", "0"]) == 0
     out = capsys.readouterr().out
     assert f"== backend: {backend} ==" in out
-    blocks = dict(re.findall(r"^(X|dropout_layer\(X, [\d.]+\)) =\n(.*?)(?=^\S+.* =$|\Z)",
+    blocks = dict(re.findall(r"^(X|dropout_layer\(X, [\d.]+\)) =\n(.*?)(?=^\S[^\n]* =$|\Z)",
                              out, flags=re.S | re.M))
     x = np.arange(16.0)
     np.testing.assert_array_equal(_printed_values(blocks["X"]), x)

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from support import SELECTED_BACKENDS, require_backend, require_backends, synthetic
+from support import SELECTED_BACKENDS, require_backend, require_backends, require_updater, synthetic
 
 from d2ldrop import build_mlp, to_numpy
 from d2ldrop.backends.registry import BACKENDS
@@ -172,6 +172,7 @@ def test_mask_stream_does_not_depend_on_the_rates():
 
 
 def test_float64_backend_equals_the_reference(backend, kind, updater):
+    require_updater(backend, updater)
     result = short_run([backend], kind, updater, dtype="float64")
     assert_matches_reference(result, backend, "float64")
     assert result.config["dtype"] == "float64"
@@ -180,6 +181,7 @@ def test_float64_backend_equals_the_reference(backend, kind, updater):
 
 
 def test_the_fast_path_computes_the_reference(backend, kind, updater):
+    require_updater(backend, updater)
     """The step training uses, without masks (a tf.function, MXNet's cached graphs
     with the framework's Dropout or the scratch uniforms, torch's fused addmm),
     equals the numpy reference in float64. Dropout is off (p = 0: nothing is

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from support import require_updater
 
 from d2ldrop.models import build_mlp, normal_init
 
@@ -167,6 +168,7 @@ def test_external_masks_replace_the_random_draws(adapter, kind):
 def test_a_training_step_with_p_one(adapter, kind, which, updater):
     """p = 1 is a valid rate: the layer's output is zero, so the parameters before
     it get a zero gradient (not a missing one) and a step still runs (issue 17.1)."""
+    require_updater(adapter.name, updater)
     net = build_mlp(kind, seed=0, backend=adapter.name, **{which: 1.0})
     before = net.get_params()
     step = adapter.make_train_step(net.net, 0.5, updater)
