@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside ``path``; renamed over ``path`` if the block succeeds.

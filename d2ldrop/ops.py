@@ -57,7 +57,8 @@ def seed(n: int, *, backend: str | None = None) -> None:
 
     The same seed gives the same dropout masks, call after call.
     """
-    get_adapter(backend).seed(check_seed(n, "n"))
+    n = check_seed(n, "n")  # before the adapter: a bad seed is a ValueError anywhere
+    get_adapter(backend).seed(n)
 
 
 def to_numpy(x: Tensor, *, backend: str | None = None) -> np.ndarray:

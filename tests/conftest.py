@@ -7,7 +7,13 @@ from this file).
 
 from __future__ import annotations
 
-import pytest
+import os
+
+# JAX's key-reuse checker on for the whole suite (it must be set before jax loads):
+# a key used twice anywhere in a jax test is an error.
+os.environ.setdefault("JAX_DEBUG_KEY_REUSE", "true")
+
+import pytest  # noqa: E402
 from support import IN_CI, SELECTED_BACKENDS, require_backend, require_backends
 
 import d2ldrop

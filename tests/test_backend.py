@@ -12,9 +12,12 @@ import pytest
 
 import d2ldrop
 from d2ldrop import _backend
+from d2ldrop.backends.registry import BY_NAME, SPECS
 from d2ldrop.errors import BackendNotAvailableError, UnknownBackendError
 
-FRAMEWORKS = ("torch", "tensorflow", "mxnet", "keras")
+# Every framework module d2ldrop could import, from the registry (and flax, JAX's
+# layers), so a new backend is covered without editing this list.
+FRAMEWORKS = tuple(sorted({m for s in SPECS for m in (s.module, *s.tensor_roots)} | {"flax"}))
 
 
 def run_python(code: str, *args: str, env: dict[str, str] | None = None):
@@ -114,7 +117,7 @@ def test_import_imports_no_framework():
 
 
 def test_framework_is_imported_on_first_use_only(backend):
-    module = {"torch": "torch", "tensorflow": "tensorflow", "mxnet": "mxnet"}[backend]
+    module = BY_NAME[backend].module
     result = run_python(
         f"""
         import sys

@@ -322,3 +322,27 @@ def test_comparison_and_stats_tables(backend):
     assert one.count("<tr>") == 1 + len(stats.checks)
     assert ("PASS" if stats.passed else "FAIL") in one
     assert result._repr_html_() == html and stats._repr_html_() == one
+
+
+@pytest.mark.realdata
+def test_an_experiment_redraws_its_curves_after_each_run(notebook, real_data, tmp_path,
+                                                         selected_backends):
+    """In a notebook an experiment is one figure, redrawn after each of its runs, and
+    its per-run lines are one updating output; live=False shows no figure."""
+    import dataclasses
+
+    from d2ldrop import experiments
+    from d2ldrop.experiments.catalog import common
+
+    exp = dataclasses.replace(experiments.get_experiment("dropconnect"),
+                              configs=(common.NONE, common.DROPOUT), baseline=None,
+                              analyse=None)
+    settings = experiments.make_settings(exp, selected_backends[0], quick=True, epochs=1)
+    experiments.run_experiment(exp, settings, tmp_path / "a", data=real_data)
+    shown = figures(notebook)
+    runs = len(exp.configs) * len(settings.seeds)
+    assert len(shown) == 1 and len(shown[0].objects) == runs
+    assert len(lines(notebook)) == 1
+    notebook.clear()
+    experiments.run_experiment(exp, settings, tmp_path / "b", data=real_data, live=False)
+    assert figures(notebook) == []

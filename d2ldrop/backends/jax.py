@@ -106,12 +106,9 @@ class KeyedOps(Ops):
 
 
 class Sequential(nn.Module):
-    """flax.linen's ``Sequential``, passing the mode (and lockstep masks) to Dropout.
-
-    ``nn.Sequential`` passes keyword arguments to its first layer only, so
-    Dropout's ``deterministic`` flag could not reach it. Returns the logits and
-    the activations after each Dropout layer.
-    """
+    """flax.linen's ``Sequential``, passing the mode (and lockstep masks) to Dropout
+    (``nn.Sequential`` passes keyword arguments to its first layer only). Returns
+    the logits and the activations after each Dropout layer."""
 
     layers: Sequence[Callable[..., Any]]
 
@@ -214,10 +211,9 @@ class Adapter(_Base):
 
     def framework_updater_error(self) -> str | None:
         try:
-            _optax()
+            return _optax() and None
         except BackendNotAvailableError as err:
             return str(err)
-        return None
 
     # -- tensors ---------------------------------------------------------------
     def is_tensor(self, x: object) -> bool:

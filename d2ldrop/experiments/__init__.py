@@ -58,6 +58,7 @@ def run(
     jobs: int | None = None,
     address: str | None = None,
     threads_per_run: int | None = None,
+    live: bool | None = None,
 ) -> ExperimentResult:
     """Run (or resume) experiment ``name`` and write its table and figure to ``out``.
 
@@ -65,7 +66,8 @@ def run(
     2 seeds). ``epochs`` and ``seeds`` override either form; the seeds are
     ``seed, seed + 1, ...``. ``data``: arrays already loaded (else they are
     found as ``load_fashion_mnist_arrays(data_dir=...)`` finds them).
-    ``store``: the run store (default ``out/runs``). ``jobs=N``: N worker
+    ``live``: in a notebook the curves so far, redrawn after each run (None: only
+    there; False: never). ``store``: the run store (default ``out/runs``). ``jobs=N``: N worker
     processes; ``executor="ray"`` (with ``address``), or any
     ``concurrent.futures.Executor``; ``threads_per_run``: threads of each run.
     """
@@ -74,7 +76,7 @@ def run(
                              quick=quick)
     return run_experiment(experiment, settings, out, store=store, data=data,
                           data_dir=data_dir, log=log, executor=executor, jobs=jobs,
-                          address=address, threads_per_run=threads_per_run)
+                          address=address, threads_per_run=threads_per_run, live=live)
 
 
 __all__ = [

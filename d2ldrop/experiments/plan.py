@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from d2ldrop.data import FashionMNIST, load_fashion_mnist_arrays
+from d2ldrop.display.live import experiment_curves, live_figure
+from d2ldrop.display.progress import notebook_log
 from d2ldrop.experiments.results import ExperimentResult, aggregate, as_float, with_derived
 from d2ldrop.experiments.runner import perform
 from d2ldrop.experiments.spec import Config, Experiment, Log, Settings
@@ -111,6 +113,7 @@ def run_experiments(
     log: Log | None = None,
     on_result: Callable[[ExperimentResult], None] | None = None,
     counts: Counts | None = None,
+    live: bool | None = None,
 ) -> list[ExperimentResult]:
     """Run (or resume) several experiments as one sweep; write each one's table and figure.
 
@@ -120,11 +123,13 @@ def run_experiments(
     are computed (see :func:`d2ldrop.sweep.executors.open_executor`; default: in
     this process, one after another). ``on_result`` gets each experiment's
     result once its table is written; ``counts`` is filled with the sweep's
-    totals. Ctrl-C stops after saving the finished runs (KeyboardInterrupt
-    propagates).
+    totals. ``live``: in a notebook (None: only there; False: never) each
+    experiment's curves so far are one output, redrawn after each of its runs,
+    and ``log`` defaults to one updating line. Ctrl-C stops after saving the
+    finished runs (KeyboardInterrupt propagates).
     """
     store = store if isinstance(store, RunStore) else RunStore(store)
-    log = log or (lambda line: None)
+    log = log or (notebook_log() if live is not False else None) or (lambda line: None)
     counts = counts if counts is not None else Counts()
     if data is None:
         data = load_fashion_mnist_arrays(data_dir=data_dir)
@@ -136,6 +141,7 @@ def run_experiments(
             for key in p.slots:
                 users.setdefault(key, []).append(p)
         done = [0]
+        figures = {id(p): live_figure(live) for p in planned}
 
         def on_record(key: str, record: Record, fresh: bool) -> None:
             done[0] += 1
@@ -157,6 +163,9 @@ def run_experiments(
                     log(f"{exp.name} [{done[0]}/{counts.distinct}] {config.label}, seed "
                         f"{seed}: {what}" + (f"; also for {also}" if also else ""))
             for p in users[key]:
+                figure = figures[id(p)]
+                if figure is not None:
+                    figure.show(experiment_curves(p.result))
                 if p.missing == 0 and not p.written:
                     p.written = True
                     p.out.mkdir(parents=True, exist_ok=True)
@@ -187,17 +196,18 @@ def run_experiment(
     jobs: int | None = None,
     address: str | None = None,
     threads_per_run: int | None = None,
+    live: bool | None = None,
 ) -> ExperimentResult:
     """Run (or resume) every (configuration, seed), then write the table and figure.
 
     ``out`` receives ``<name>.csv``, ``<name>.json`` and ``<name>.png``; the runs
     go to ``store`` (default ``out/runs``), one file each, named by the run's
-    key. ``log`` gets one line per run. The executor arguments are those of
-    :func:`run_experiments`.
+    key. ``log`` gets one line per run. The executor arguments and ``live`` are
+    those of :func:`run_experiments`.
     """
     out = Path(out)
     (result,) = run_experiments(
         [(experiment, settings, out)], store=out / "runs" if store is None else store,
         data=data, data_dir=data_dir, executor=executor, jobs=jobs, address=address,
-        threads_per_run=threads_per_run, log=log)
+        threads_per_run=threads_per_run, log=log, live=live)
     return result
