@@ -173,7 +173,12 @@ class Adapter(_Base):
             optimizer.build(variables)  # create its state outside tf.function
 
         # One compiled graph per step: eager TensorFlow spends more time
-        # dispatching ops than multiplying matrices at this size.
+        # dispatching ops than multiplying matrices at this size. Not XLA
+        # (jit_compile=True): XLA ignores the seeds of the stateful
+        # tf.random.uniform the scratch model draws (the same seed gives other
+        # masks), gives Keras's Dropout another stream than the graph's (its
+        # stateless ops auto-select another generator), and on CPU ran neither
+        # step nor evaluation measurably faster (scripts/bench_train.py).
         @tf.function
         def step(x: Tensor, y: Tensor, masks: list[Tensor] | None) -> Tensor:
             with tf.GradientTape() as tape:
