@@ -15,8 +15,12 @@ measurement; it prints the idle and loaded seconds per epoch and their ratio.
 The target: every backend within 2x of its idle time under ``--load 1``.
 
 The FLOP limit of an epoch is its matrix products at numpy's float32 matmul
-rate, measured in the same run on the epoch's shapes (batch B = ``--batch-size``:
-for each layer ``X @ W``, ``dY @ W.T`` and ``X.T @ dY``; best of ``--reps``).
+rate, measured in the same run, in a fresh process, on the epoch's shapes (batch
+B = ``--batch-size``: for each layer ``X @ W``, ``dY @ W.T`` and ``X.T @ dY``;
+best of ``--reps``). numpy's OpenBLAS is told the best kernels the CPU's flags
+allow (``OPENBLAS_CORETYPE``, unless you set it): it takes some virtual CPUs for
+a Prescott and multiplies with SSE3 (31 GFLOP/s instead of 200 on one such
+machine).
 With layer sizes d0-d1-d2-d3 (784-256-256-10)::
 
     forward FLOPs per example   F = 2 * (d0*d1 + d1*d2 + d2*d3)       = 537,600
@@ -27,7 +31,8 @@ With layer sizes d0-d1-d2-d3 (784-256-256-10)::
                                   = 3 * F * 60,000 + F * 10,000       = 102.1 GFLOP
 
 (the input's own gradient, one of the six backward products, is not needed:
-3x is the round figure). "x limit" is seconds per epoch over that limit.
+3x is the round figure). "x limit" is seconds per epoch over that limit (the
+idle one, under load too).
 
     python scripts/bench_train.py [--backend all] [--model all] [--epochs 3]
                                   [--load N] [--batch-size 256] [--reps 50]
@@ -61,6 +66,7 @@ from d2ldrop.models import build_mlp
 from d2ldrop.training import SGD, CrossEntropyLoss, train_ch3
 
 MODELS = ("scratch", "concise")
+SIZES = (784, 256, 256, 10)  # build_mlp's defaults, for the matmul rate; workers report theirs
 TARGET = 2.0  # loaded / idle, under --load 1
 
 
@@ -92,6 +98,43 @@ def matmul_rate(sizes: tuple[int, ...], batch: int, reps: int) -> float:
             np.matmul(a, b, out=out)
         best = min(best, time.perf_counter() - start)
     return flops / best / 1e9
+
+
+def blas_core() -> str | None:
+    """The best OpenBLAS kernel set this CPU's flags allow (None: unknown, let
+    OpenBLAS detect it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return None
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"} <= flags:
+        return "SkylakeX"
+    if {"avx2", "fma"} <= flags:
+        return "Haswell"
+    return None
+
+
+def run_matmul_rate(args: argparse.Namespace) -> tuple[float, str]:
+    """:func:`matmul_rate` in a fresh process: GFLOP/s, and the BLAS kernels used."""
+    env, core = dict(os.environ), blas_core()
+    if "OPENBLAS_CORETYPE" in env:
+        note = f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} (yours)"
+    elif core is not None:
+        env["OPENBLAS_CORETYPE"], note = core, f"OPENBLAS_CORETYPE={core} (from the CPU's flags)"
+    else:
+        note = "the BLAS's own choice of kernels"
+    env["OPENBLAS_VERBOSE"] = "2"  # OpenBLAS names its kernels on stderr: "Core: ..."
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--matmul-rate",
+         "--batch-size", str(args.batch_size), "--reps", str(args.reps)],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    cores = [line.split(":", 1)[1].strip() for line in result.stderr.splitlines()
+             if line.startswith("Core:")]
+    if cores:
+        note += f"; OpenBLAS kernels: {cores[0]}"
+    return float(result.stdout.split()[-1]), note
 
 
 # -- the busy processes ----------------------------------------------------------
@@ -240,12 +283,16 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=50, help="matmul repetitions (best of)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--matmul-rate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     models = MODELS if args.model == "all" else tuple(args.model.split(","))
     if not set(models) <= set(MODELS) or min(args.epochs, args.reps, args.batch_size) < 1 \
             or args.load < 0:
         parser.error("--model is scratch, concise or all; --epochs, --reps, --batch-size "
                      ">= 1; --load >= 0")
+    if args.matmul_rate:
+        print(matmul_rate(SIZES, args.batch_size, args.reps))
+        return 0
     if args.worker is not None:
         # Ctrl-C reaches the whole process group: the parent stops its worker;
         # a parent killed outright cannot, so the worker watches for that.
@@ -257,15 +304,15 @@ def main() -> int:
 
     backends = resolve_backends(args.backend)
     data = load_fashion_mnist_arrays(data_dir=args.data_dir)  # refused here, once
-    sizes = (784, 256, 256, 10)  # build_mlp's defaults; each worker reports its own
-    F, n_train, n_test = forward_flops(sizes), len(data.train_labels), len(data.test_labels)
-    flops = epoch_flops(sizes, n_train, n_test)
-    rates = {"idle": matmul_rate(sizes, args.batch_size, args.reps)}
+    F, n_train, n_test = forward_flops(SIZES), len(data.train_labels), len(data.test_labels)
+    flops = epoch_flops(SIZES, n_train, n_test)
+    rates: dict[str, float] = {}
+    rates["idle"], blas = run_matmul_rate(args)
     print(f"one epoch: 3 x {F:,} x {n_train:,} + {F:,} x {n_test:,} = {flops / 1e9:.1f} "
           f"GFLOP of matrix products")
     print(f"numpy float32 matmul on its shapes (batch {args.batch_size}, best of {args.reps}): "
           f"{rates['idle']:.1f} GFLOP/s, so {_seconds_at(rates['idle'], flops):.2f} s an epoch "
-          f"(the limit)")
+          f"(the limit); {blas}")
     print(f"{os.cpu_count()} cores, load average {_load_average()}; {_environment()}",
           flush=True)
 
@@ -278,7 +325,7 @@ def main() -> int:
         for condition in ("idle", "loaded") if args.load else ("idle",):
             with busy_processes(args.load if condition == "loaded" else 0):
                 if condition not in rates:
-                    rates[condition] = matmul_rate(sizes, args.batch_size, args.reps)
+                    rates[condition] = run_matmul_rate(args)[0]
                 load = _load_average()
                 results = run_worker(args, backend, models)
             if isinstance(results, str):
@@ -287,20 +334,20 @@ def main() -> int:
                 break
             for r in results:
                 r["load"] = load
-                tables[condition].append(_row(backend, r, rates[condition]))
+                tables[condition].append(_row(backend, r, rates["idle"]))
                 if "error" in r:
-                    notes.append(f"{backend} {r['model']}: {r['error']}")
+                    note = f"{backend} {r['model']}: {r['error']}"
+                    notes += [] if note in notes else [note]
                 else:
                     totals.setdefault((backend, r["model"]), {})[condition] = (
                         r["train"] + r["eval"])
             print(f"{backend} ({condition}) done, load average {load}", flush=True)
 
-    print("\nidle; x limit: seconds per epoch over the limit at the idle matmul rate\n"
-          + align(tables["idle"]))
+    print("\nidle; x limit: seconds per epoch over the limit\n" + align(tables["idle"]))
     if args.load:
-        print(f"\nwith {args.load} busy process(es) of this script; x limit: over the limit at "
-              f"the matmul rate under that load, {rates.get('loaded', float('nan')):.1f} "
-              f"GFLOP/s\n" + align(tables["loaded"]))
+        print(f"\nwith {args.load} busy process(es) of this script (numpy's matmul under that "
+              f"load: {rates.get('loaded', float('nan')):.1f} GFLOP/s); x limit: over the same "
+              f"limit\n" + align(tables["loaded"]))
         summary = [["backend", "model", "idle s", "loaded s", "loaded/idle", f"<= {TARGET:g}x"]]
         for (backend, kind), t in totals.items():
             if "loaded" in t:
