@@ -125,10 +125,12 @@ def check_outputs(run_notebook, nb, backend: str, work: Path) -> None:
         assert any(what in h for h in html), f"no table shows {what!r}"
     assert sum("<progress" in h for h in html) == 3  # two models and the lockstep run
     pngs = run_notebook.images(nb)
-    # Each model's live curves, both together, the lockstep run, the experiment.
-    assert len(pngs) == 5 and all(png.startswith(PNG) for _, png in pngs)
+    # Each model's live curves, both together, the lockstep run, the experiment's live
+    # curves (redrawn after each run) and its figure.
+    assert len(pngs) == 6 and all(png.startswith(PNG) for _, png in pngs)
     assert (work / "dropout-grid" / "dropout-grid.png").exists()
-    # The live figures are the last epoch's: a display updated in place, not appended.
+    # The live figures are the last update's: a display updated in place, not appended
+    # (two models, the lockstep run, the experiment).
     live = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.data]
-    assert len(live) == 3
+    assert len(live) == 4
     assert all(base64.b64decode(o.data["image/png"]).startswith(PNG) for o in live)
