@@ -265,3 +265,15 @@ def test_openmp_wait_policy_is_passive_unless_the_user_chose(backend, user):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == (user or "PASSIVE")
+
+
+def test_a_framework_imported_after_d2ldrop_gets_the_wait_policy():
+    """``import d2ldrop; import torch`` (a notebook's first cell): the default is
+    in the environment before the framework's OpenMP runtime reads it."""
+    env = dict(os.environ)
+    env.pop("OMP_WAIT_POLICY", None)
+    result = subprocess.run(  # not run_python: it merges in this process's environment
+        [sys.executable, "-c", "import os, d2ldrop; print(os.environ.get('OMP_WAIT_POLICY'))"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "PASSIVE"
