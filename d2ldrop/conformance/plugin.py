@@ -9,7 +9,8 @@ the reason. ``--d2ldrop-target-backend NAME`` names whose tensors it takes
 ``--d2ldrop-seed`` change the draws. The items carry the marker ``d2ldrop``.
 
 The fixture ``d2ldrop_conformance`` gives the same checks to a test:
-``d2ldrop_conformance("pkg.mod:dropout", backend="torch").assert_conforms()``.
+``d2ldrop_conformance("pkg.mod:dropout", backend=NAME).assert_conforms()``, NAME one of
+the registry's backends (or "numpy").
 
 Installed as the ``pytest11`` entry point ``d2ldrop``: without
 ``--d2ldrop-target`` it only registers its options, marker and fixture, and

@@ -141,7 +141,8 @@ class ConformanceSuite:
         """Run ``item`` (cached) and say whether it holds."""
         if item.kind == "edge":
             return self._edge_verdict(item.key)
-        assert item.p is not None
+        if item.p is None:
+            raise ValueError(f"a statistics item needs its p. Received: {item!r}")
         try:
             s = self.stats(item.p)
         except (UsageError, BackendNotAvailableError):

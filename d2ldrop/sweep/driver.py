@@ -17,7 +17,7 @@ from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass
 from typing import Any
 
-from d2ldrop.sweep.store import Record, RunStore
+from d2ldrop.sweep.store import Record, RunStore, RunStoreError
 from d2ldrop.sweep.worker import Task, execute
 
 #: Called for every run of the sweep, as it becomes available:
@@ -80,7 +80,8 @@ def run_tasks(tasks: Sequence[Task], store: RunStore, data: Any, *,
         result = outcome.pop("result")
         store.save(task.spec, result, **outcome)
         record = store.load(task.spec)  # as saved: strict JSON, the same for every reader
-        assert record is not None
+        if record is None:  # the store must read back what it has just written
+            raise RunStoreError(f"run {task.spec.key}: saved, but its file does not read back")
         records[task.spec.key] = record
         counts.computed += 1
         if on_record is not None:
