@@ -59,13 +59,40 @@ def test_key_reuse_checking_is_on(jax, adapter):
         jax.random.uniform(key, (4,))
 
 
-def test_the_stream_gives_the_same_bits_on_every_jax_version(jax, adapter):
-    """jax_threefry_partitionable is set (its default changed in jax 0.5): these are
-    the first uniforms after seed 0 on jax 0.4.30 and on jax 0.10."""
+@pytest.mark.parametrize("impl, first, after_split", [
+    ("rbg", [0.03096437, 0.39845943, 0.6417507, 0.14498043, 0.35861075],
+     [0.60530114, 0.93571413, 0.01230884]),
+    ("threefry2x32", [0.8423141, 0.18237865, 0.2271781, 0.12072563, 0.19181347],
+     [0.09083593, 0.362208, 0.6216069]),
+])
+def test_the_stream_gives_the_same_bits_on_every_jax_version(
+    jax, adapter, monkeypatch, impl, first, after_split
+):
+    """The first uniforms after seed 0, and after a split of the next key (how a
+    compiled step derives its draws), on jax 0.4.30 and on jax 0.10: the same for
+    rbg keys (XLA's Philox on CPU) and for threefry keys, whose derivation depends
+    on jax_threefry_partitionable (its default changed in jax 0.5; it is set)."""
+    monkeypatch.setattr(adapter, "prng_impl", impl)
     adapter.seed(0)
-    u = jax.random.uniform(adapter.next_key(), (5,), dtype="float32")
-    expected = [0.8423141, 0.18237865, 0.2271781, 0.12072563, 0.19181347]
-    np.testing.assert_allclose(np.asarray(u), expected, rtol=1e-6)
+    key = adapter.next_key()
+    assert key.dtype == jax.random.key(0, impl=impl).dtype
+    np.testing.assert_allclose(np.asarray(jax.random.uniform(key, (5,), dtype="float32")),
+                               first, rtol=1e-6)
+    _, sub = jax.random.split(adapter.next_key())
+    np.testing.assert_allclose(np.asarray(jax.random.uniform(sub, (3,), dtype="float32")),
+                               after_split, rtol=1e-6)
+
+
+def test_the_generator_is_rbg_unless_the_environment_says_otherwise(jax, monkeypatch):
+    from d2ldrop.backends.jax import Adapter
+
+    monkeypatch.delenv("D2LDROP_JAX_PRNG", raising=False)
+    assert Adapter().next_key().dtype == jax.random.key(0, impl="rbg").dtype
+    monkeypatch.setenv("D2LDROP_JAX_PRNG", "threefry2x32")
+    assert Adapter().next_key().dtype == jax.random.key(0, impl="threefry2x32").dtype
+    monkeypatch.setenv("D2LDROP_JAX_PRNG", "philox")
+    with pytest.raises(ValueError, match="D2LDROP_JAX_PRNG"):
+        Adapter()
 
 
 @pytest.mark.parametrize("impl", ["scratch", "builtin", "layer", "scratch model",

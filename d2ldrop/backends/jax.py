@@ -11,19 +11,29 @@ function. A host-stream draw inside a caller's own ``jax.jit`` trace would be
 exactly that, so it raises :class:`TracedDrawError`; :meth:`Adapter.keyed_dropout`
 takes the key as an argument instead.
 
+The keys are ``rbg`` keys: XLA's RngBitGenerator (Philox on CPU and GPU) draws
+the bits, from keys derived with threefry. A step's masks cost 0.33 ms instead
+of 1.41 with JAX's default threefry keys (jax 0.4.30; 0.83 and 0.95 on jax 0.10).
+A seed gives the same bits on both versions on CPU (tests/test_jax.py pins
+them); JAX does not promise that for rbg across platforms (a TPU has its own
+generator), so ``D2LDROP_JAX_PRNG=threefry2x32`` selects its portable keys.
+
 Importing this module sets two process-wide JAX options:
 
 - ``jax_enable_x64``: float64 models (the lockstep runs) need it. Every dtype
   here is given explicitly, so float32 code computes in float32 as before; a
-  caller's own ``jnp.asarray(1.0)`` becomes float64, though.
-- ``jax_threefry_partitionable = True``, the default from jax 0.5 on: set
-  explicitly, so that a seed gives the same bits (masks, initial weights) on
-  jax 0.4.30 (the ``all`` environment) and on the newest jax.
+  caller's own ``jnp.asarray(1.0)`` becomes float64 (and flax's Dropout draws
+  float64 uniforms: its ``bernoulli`` takes the rate's dtype).
+- ``jax_threefry_partitionable = True``, the default from jax 0.5 on, set so
+  that a seed gives the same keys on jax 0.4.30 (the ``all`` environment) and on
+  the newest jax: both kinds of key derive with threefry.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +55,7 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_threefry_partitionable", True)
 
 Key = Any  # a typed key array, jax.random.key(...)
+PRNG_IMPLS = ("rbg", "threefry2x32")  # the first is the default
 
 
 class TracedDrawError(D2LDropError, RuntimeError):
@@ -52,11 +63,10 @@ class TracedDrawError(D2LDropError, RuntimeError):
 
 
 _TRACED_DRAW = (
-    "The jax backend draws its random masks from a host-side key stream "
-    "(d2ldrop.seed), which cannot be used inside jax.jit or another staged trace: "
-    "the key would become a constant of the compiled function and every call would "
-    "draw the same mask. Call it outside the trace, or pass a key in: "
-    "d2ldrop.get_adapter('jax').keyed_dropout(x, p, key)."
+    "The jax backend draws its masks from a host-side key stream (d2ldrop.seed), which "
+    "cannot be used inside jax.jit or another staged trace: the key would become a "
+    "constant of the compiled function, the same mask at every call. Call it outside "
+    "the trace, or pass a key: d2ldrop.get_adapter('jax').keyed_dropout(x, p, key)."
 )
 
 
@@ -146,10 +156,7 @@ class _Slot:
     path: tuple[Any, ...]
 
     def _parent(self) -> Any:
-        node = self.net.params
-        for part in self.path[:-1]:
-            node = node[part]
-        return node
+        return functools.reduce(operator.getitem, self.path[:-1], self.net.params)
 
     def get(self) -> Tensor:
         return self._parent()[self.path[-1]]
@@ -190,11 +197,10 @@ def _optax() -> Any:
         import optax
     except Exception as err:  # noqa: BLE001 - an installed optax may fail to import too
         raise BackendNotAvailableError(
-            "updater='framework' on the jax backend is optax.sgd, and optax does not "
-            f"import here ({type(err).__name__}: {err}). optax needs chex, and every chex "
-            "release that works with jax 0.4.30 needs numpy >= 1.24.1, so optax cannot "
-            "join the numpy 1.23.5 environment of d2ldrop[all] (MXNet's); use "
-            "updater='scratch' there, or install d2ldrop[jax] alone (numpy 2, optax)."
+            "updater='framework' on the jax backend is optax.sgd, and optax does not import "
+            f"here ({type(err).__name__}: {err}). optax needs chex, and every chex release "
+            "that works with jax 0.4.30 needs numpy >= 1.24.1: optax cannot join d2ldrop[all]'s "
+            "numpy 1.23.5 (MXNet's). Use updater='scratch', or d2ldrop[jax] alone (numpy 2)."
         ) from err
     return optax
 
@@ -205,6 +211,9 @@ class Adapter(_Base):
     label_dtype = "int32"
 
     def __init__(self) -> None:
+        self.prng_impl = os.environ.get("D2LDROP_JAX_PRNG") or PRNG_IMPLS[0]
+        if self.prng_impl not in PRNG_IMPLS:
+            raise ValueError(f"Expected D2LDROP_JAX_PRNG in {PRNG_IMPLS}. Received: {self.prng_impl!r}")
         # Unseeded, the stream starts from fresh entropy (as numpy's default_rng()).
         self.seed(secrets.randbits(32))
         self.ops = Ops(self.next_key)
@@ -231,14 +240,11 @@ class Adapter(_Base):
 
     # -- randomness ------------------------------------------------------------
     def seed(self, seed: int) -> None:
-        self._base = jax.random.key(seed)
+        self._base = jax.random.key(seed, impl=self.prng_impl)
         self._count = 0
 
     def next_key(self) -> Key:
-        """A fresh key from the host-side stream: ``fold_in(base, counter)``.
-
-        The counter is 32 bits: the stream repeats after 2**32 keys.
-        """
+        """A fresh key from the host stream, ``fold_in(base, counter)`` (32-bit counter)."""
         key = _fold_in(self._base, np.uint32(self._count & 0xFFFFFFFF))
         if isinstance(key, jax.core.Tracer):  # we are inside jax.jit (or another staging)
             raise TracedDrawError(_TRACED_DRAW)
@@ -256,9 +262,8 @@ class Adapter(_Base):
     # -- the framework's own dropout -------------------------------------------
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         # flax's Dropout keeps where bernoulli(1 - p), i.e. u < 1 - p (quirks/jax.py).
-        return nn.Dropout(rate=p).apply(
-            {}, x, deterministic=False, rngs={"dropout": self.next_key()}
-        )
+        return nn.Dropout(rate=p).apply({}, x, deterministic=False,
+                                        rngs={"dropout": self.next_key()})
 
     def make_dropout_layer(self, p: float) -> nn.Dropout:
         return nn.Dropout(rate=p)
@@ -267,9 +272,7 @@ class Adapter(_Base):
         rngs = {"dropout": self.next_key()} if training else {}
         return layer.apply({}, x, deterministic=not training, rngs=rngs)
 
-    def value_and_grad(
-        self, fn: Callable[[Tensor], Tensor], x: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    def value_and_grad(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
         # fn is traced once (one draw); its vjp with ones is the gradient of sum(fn(x)).
         y, vjp = jax.vjp(fn, x)
         (grad,) = vjp(jnp.ones_like(y))
@@ -332,11 +335,8 @@ class Adapter(_Base):
         self, net: Any, params: Any, x: Tensor, *, training: bool,
         masks: list[Tensor] | None = None, key: Key | None = None,
     ) -> tuple[Tensor, list[Tensor]]:
-        """Logits and hidden activations of ``net``'s structure with ``params``.
-
-        Pure: the draws derive from ``key`` (needed only in training without
-        ``masks``), so it can be traced by ``jax.jit``/``jax.grad``.
-        """
+        """Logits and hidden activations of ``net``'s structure with ``params``; pure (the
+        draws derive from ``key``, needed in training without ``masks``), so traceable."""
         return _forward(_structure(net), params, x, training=training, masks=masks, key=key)
 
     def _draw_key(self, training: bool, masks: list[Tensor] | None) -> Key | None:
