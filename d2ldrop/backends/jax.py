@@ -15,8 +15,8 @@ The keys are ``rbg`` keys: XLA's RngBitGenerator (Philox on CPU and GPU) draws
 the bits, from keys derived with threefry. A step's masks cost 0.33 ms instead
 of 1.41 with JAX's default threefry keys (jax 0.4.30; 0.83 and 0.95 on jax 0.10).
 A seed gives the same bits on both versions on CPU (tests/test_jax.py pins
-them); JAX does not promise that for rbg across platforms (a TPU has its own
-generator), so ``D2LDROP_JAX_PRNG=threefry2x32`` selects its portable keys.
+them); unlike threefry's, rbg's bits are not promised to match across platforms
+(a TPU has its own generator). Runs stored with threefry keys are not reused.
 
 Importing this module sets two process-wide JAX options:
 
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import operator
-import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,7 +54,6 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_threefry_partitionable", True)
 
 Key = Any  # a typed key array, jax.random.key(...)
-PRNG_IMPLS = ("rbg", "threefry2x32")  # the first is the default
 
 
 class TracedDrawError(D2LDropError, RuntimeError):
@@ -209,11 +207,9 @@ class Adapter(_Base):
     name = "jax"
     channels_last = True  # flax's convention, NHWC
     label_dtype = "int32"
+    prng_impl = "rbg"  # the keys' generator (see the module docstring)
 
     def __init__(self) -> None:
-        self.prng_impl = os.environ.get("D2LDROP_JAX_PRNG") or PRNG_IMPLS[0]
-        if self.prng_impl not in PRNG_IMPLS:
-            raise ValueError(f"Expected D2LDROP_JAX_PRNG in {PRNG_IMPLS}. Received: {self.prng_impl!r}")
         # Unseeded, the stream starts from fresh entropy (as numpy's default_rng()).
         self.seed(secrets.randbits(32))
         self.ops = Ops(self.next_key)

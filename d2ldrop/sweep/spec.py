@@ -21,8 +21,9 @@ import numpy as np
 from d2ldrop._io import json_safe
 
 #: Bumped when what a procedure computes changes meaning: every key changes, so
-#: runs of the older format are neither reused nor overwritten.
-RUN_FORMAT = 2
+#: runs of the older format are neither reused nor overwritten. 3: the jax
+#: backend's keys became rbg keys (other masks, other initial weights).
+RUN_FORMAT = 3
 #: Hex digits of the SHA-256 kept in a key (64 bits: collisions are checked anyway).
 KEY_DIGITS = 16
 
