@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support import IN_CI
+from support import IN_CI, require_updater
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "dropout.ipynb"
@@ -82,20 +82,6 @@ def test_strip_outputs_and_injection(tmp_path):
     nbformat.validate(nb)
 
 
-def framework_updater_missing(backend: str) -> str | None:
-    """Why the framework's own SGD (the concise model's, in the book) cannot run on
-    ``backend`` in this environment, or None when it can."""
-    from d2ldrop.errors import BackendNotAvailableError
-    from d2ldrop.models import build_mlp
-
-    net = build_mlp("concise", seed=0, backend=backend)
-    try:
-        net.adapter.make_train_step(net.net, 0.5, "framework")
-    except BackendNotAvailableError as err:
-        return str(err)
-    return None
-
-
 @pytest.mark.notebook
 @pytest.mark.slow
 @pytest.mark.realdata
@@ -103,9 +89,7 @@ def test_the_notebook_runs(backend, real_data, tmp_path):
     """Every cell of the quick form runs; a reader sees the curves, the tables and
     the progress lines (checked here on the executed copy)."""
     require_notebook_stack()
-    missing = framework_updater_missing(backend)
-    if missing:  # not a missing framework: one part of it, as tests/test_jax.py skips too
-        pytest.skip(f"the concise model's updater cannot run on {backend} here: {missing}")
+    require_updater(backend, "framework")  # the book's concise model uses it
     run_notebook = load_script()
     nb = run_notebook.run_notebook(NOTEBOOK, tmp_path / "dropout.ipynb", backend=backend,
                                    quick=True, timeout=900)

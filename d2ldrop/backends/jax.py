@@ -216,9 +216,10 @@ class Adapter(_Base):
 
     def framework_updater_error(self) -> str | None:
         try:
-            return _optax() and None
+            _optax()
         except BackendNotAvailableError as err:
             return str(err)
+        return None
 
     # -- tensors ---------------------------------------------------------------
     def is_tensor(self, x: object) -> bool:
