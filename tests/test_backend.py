@@ -135,7 +135,7 @@ def test_framework_is_imported_on_first_use_only(backend):
 def test_missing_framework_names_the_extra(name, monkeypatch):
     # A None entry in sys.modules makes `import name` raise ImportError.
     monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.delitem(sys.modules, f"d2ldrop.backends.{name}", raising=False)
+    monkeypatch.delitem(sys.modules, f"d2ldrop.backends.{name}.adapter", raising=False)
     monkeypatch.setattr(_backend, "_adapters", {})
     with pytest.raises(BackendNotAvailableError) as info:
         d2ldrop.get_adapter(name)

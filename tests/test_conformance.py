@@ -4,7 +4,7 @@ Parametrized backend x implementation x p (ids like ``torch-scratch-p0.5``) with
 fixed seeds and the bounds derived in ``d2ldrop.conformance`` (z = 5, never
 widened). Where a framework's own dropout differs from the chapter's
 ``dropout_layer`` the difference is a documented expectation (the backend's
-quirks, ``d2ldrop/backends/quirks/<name>.py``, and docs/conformance.md) and is
+quirks, ``d2ldrop/backends/<name>/quirks.py``, and docs/conformance.md) and is
 asserted here, so a framework change shows up.
 
 The last parts check the statistics themselves on numpy masks (no framework),
@@ -210,7 +210,7 @@ def test_edge_case_is_as_documented(key: tuple[str, str, str]) -> None:
     e = _edges(backend, impl)[case]
     assert e.label == e.expected == C.expected_label(backend, impl, case), (
         f"{backend} {impl} {e.title}: got {e.label!r} {e.message!r}, documented "
-        f"{e.expected!r} (update d2ldrop/backends/quirks/{backend}.py and "
+        f"{e.expected!r} (update d2ldrop/backends/<name>/quirks.py{backend}.py and "
         "docs/conformance.md if a framework changed)"
     )
     if impl == "scratch" and e.kind == "value":
@@ -481,7 +481,7 @@ def test_quirks_of_every_backend_name_real_cases_and_checks() -> None:
 def test_quirks_default_when_a_backend_has_no_module(monkeypatch: pytest.MonkeyPatch) -> None:
     name = d2ldrop.BACKENDS[0]
     # A None entry in sys.modules makes the import fail as a missing module would.
-    monkeypatch.setitem(sys.modules, f"d2ldrop.backends.quirks.{name}", None)
+    monkeypatch.setitem(sys.modules, f"d2ldrop.backends.{name}.quirks", None)
     q = quirks_of(name)
     assert q is DEFAULT_QUIRKS and q == Quirks()
     assert dict(q.builtin_differences) == {} and dict(q.stat_differences) == {}

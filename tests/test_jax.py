@@ -71,7 +71,7 @@ def test_the_stream_gives_the_same_bits_on_every_jax_version(jax, impl, first, a
     the adapter's rbg keys (XLA's Philox on CPU) and for JAX's default threefry
     keys. Both derive keys with threefry, which depends on jax_threefry_partitionable
     (its default changed in jax 0.5; the adapter sets it)."""
-    from d2ldrop.backends.jax import Adapter
+    from d2ldrop.backends.jax.adapter import Adapter
 
     adapter = Adapter()  # a stream of its own: d2ldrop's adapter keeps its rbg keys
     adapter.prng_impl = impl

@@ -1,7 +1,7 @@
 """The backends d2ldrop knows: names, aliases, pip extras, load order.
 
 This is the one table of framework facts outside the adapters. Adding a
-backend is one entry here and one adapter module ``d2ldrop/backends/<name>.py``
+backend is one entry here and one folder ``d2ldrop/backends/<name>/``
 (see docs/architecture.md). Nothing here imports a framework: availability is
 checked with ``importlib.util.find_spec``.
 
@@ -30,7 +30,7 @@ from d2ldrop.errors import BackendNotAvailableError, UnknownBackendError
 class BackendSpec:
     """What d2ldrop must know about a backend before importing its framework."""
 
-    #: Canonical name; the adapter is ``d2ldrop.backends.<name>``.
+    #: Canonical name; the adapter is ``d2ldrop.backends.<name>.adapter``.
     name: str
     #: The framework's top-level module (checked with find_spec).
     module: str
@@ -60,8 +60,8 @@ SPECS: tuple[BackendSpec, ...] = (
     ),
     BackendSpec(
         "mxnet", "mxnet", aliases=("mx",), tensor_roots=("mxnet",), extra="mxnet",
-        importer="d2ldrop.backends._mxnet_import:import_mxnet",
-        diagnose="d2ldrop.backends._mxnet_import:diagnose",
+        importer="d2ldrop.backends.mxnet.loader:import_mxnet",
+        diagnose="d2ldrop.backends.mxnet.loader:diagnose",
     ),
     BackendSpec("jax", "jax", tensor_roots=("jax", "jaxlib"), extra="jax"),
 )
@@ -172,7 +172,7 @@ def _load_first(name: str) -> None:
 
 
 def load_adapter_module(name: str) -> ModuleType:
-    """Import ``d2ldrop.backends.<name>``, which imports its framework (in a safe order).
+    """Import ``d2ldrop.backends.<name>.adapter``, which imports its framework (in a safe order).
 
     Raises BackendNotAvailableError, chained from the cause, when the framework
     is missing or fails to import.
@@ -182,7 +182,7 @@ def load_adapter_module(name: str) -> ModuleType:
         apply_openmp_defaults()
     try:
         _load_first(name)
-        return importlib.import_module(f"d2ldrop.backends.{name}")
+        return importlib.import_module(f"d2ldrop.backends.{name}.adapter")
     except ImportError as err:
         raise BackendNotAvailableError(
             f"The {name!r} backend needs its framework, which failed to import "

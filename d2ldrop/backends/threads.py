@@ -14,7 +14,7 @@ threads it was given, in two steps:
    TensorFlow's only before its runtime starts, so a failure there is ignored).
 
 MXNet's import resets the importing thread's OpenMP count to half the CPUs;
-:mod:`d2ldrop.backends._mxnet_import` restores it, so the count set here holds.
+:mod:`d2ldrop.backends.mxnet.loader` restores it, so the count set here holds.
 A backend missing from :data:`ENVIRONMENT` gets the OpenMP/BLAS variables only.
 """
 

@@ -4,7 +4,7 @@ Backend-neutral throughout: the adapters only run the op (the chapter's
 ``dropout_layer`` for ``impl="scratch"``, the framework's own dropout for
 ``impl="builtin"``); masks, counts and bounds are computed with numpy. Where a
 framework's own dropout is documented to differ, the facts live in
-``d2ldrop/backends/quirks/`` (docs/conformance.md explains each one).
+``d2ldrop/backends/<name>/quirks.py`` (docs/conformance.md explains each one).
 
 Modules, by topic: :mod:`~d2ldrop.conformance.bounds` (the derived bounds),
 :mod:`~d2ldrop.conformance.checks` (each statistic as a :class:`Check`),

@@ -3,7 +3,7 @@
 ``d2ldrop compare --target d2ldrop.conformance.builtin:tf`` (any backend name
 or alias) checks a framework's functional dropout and its Dropout layer as
 anyone's dropout is checked, with its documented differences
-(``d2ldrop/backends/quirks/``) declared: a correct target that passes. The
+(``d2ldrop/backends/<name>/quirks.py``) declared: a correct target that passes. The
 attribute is made on first access and loads the framework then.
 """
 

@@ -5,7 +5,7 @@ described by a deterministic label (:func:`describe_output`) or, for an
 exception, its type. The chapter's ``dropout_layer`` must give
 :data:`SCRATCH_EXPECTED` on every backend; where a framework's own dropout
 differs, the difference is documented in its quirks module
-(``d2ldrop/backends/quirks/<name>.py``, docs/conformance.md).
+(``d2ldrop/backends/<name>/quirks.py``, docs/conformance.md).
 """
 
 from __future__ import annotations

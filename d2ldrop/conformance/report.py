@@ -234,7 +234,7 @@ def _differences(result: Comparison) -> list[str]:
     if result.undocumented_differences:
         parts += ["", _wrap(
             "Undocumented builtin behaviour (a framework changed? update its quirks in "
-            "d2ldrop/backends/quirks/ and docs/conformance.md): "
+            "d2ldrop/backends/<name>/quirks.py and docs/conformance.md): "
             + ", ".join(result.undocumented_differences))]
     return parts
 

@@ -1,7 +1,7 @@
 """Where a framework's own dropout differs from the chapter's: data, per backend.
 
 The conformance code (:mod:`d2ldrop.conformance`) is backend-neutral; what it
-must know about one framework lives in ``d2ldrop/backends/quirks/<name>.py``, a
+must know about one framework lives in ``d2ldrop/backends/<name>/quirks.py``, a
 module that defines ``QUIRKS = Quirks(...)`` and imports no framework. A backend
 without such a module has the defaults: no documented differences, so every
 builtin outcome that differs from the chapter's is reported as undocumented.
@@ -54,15 +54,16 @@ DEFAULT_QUIRKS = Quirks()
 def quirks_of(name: str) -> Quirks:
     """The :class:`Quirks` of backend ``name`` (an alias is accepted).
 
-    Imports ``d2ldrop.backends.quirks.<name>`` (no framework) and returns its
+    Imports ``d2ldrop.backends.<name>.quirks`` (no framework) and returns its
     ``QUIRKS``, or :data:`DEFAULT_QUIRKS` when the backend has no such module.
     """
     backend = canonical_name(name)
-    module_name = f"{__name__}.{backend}"
+    package = f"d2ldrop.backends.{backend}"
+    module_name = f"{package}.quirks"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
-        if err.name != module_name:  # the module exists but an import inside it fails
+        if err.name not in (package, module_name):  # it exists; an import inside it fails
             raise
         return DEFAULT_QUIRKS
     return module.QUIRKS

@@ -258,7 +258,7 @@ class Adapter(_Base):
 
     # -- the framework's own dropout -------------------------------------------
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
-        # flax's Dropout keeps where bernoulli(1 - p), i.e. u < 1 - p (quirks/jax.py).
+        # flax's Dropout keeps where bernoulli(1 - p), i.e. u < 1 - p (jax/quirks.py).
         return nn.Dropout(rate=p).apply({}, x, deterministic=False,
                                         rngs={"dropout": self.next_key()})
 

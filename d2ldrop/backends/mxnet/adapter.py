@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 
 from d2ldrop.backends import kernels
-from d2ldrop.backends._mxnet_import import import_mxnet
+from d2ldrop.backends.mxnet.loader import import_mxnet
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
 
-mx = import_mxnet()  # not a plain import: see _mxnet_import
+mx = import_mxnet()  # not a plain import: see loader.py
 from mxnet import autograd, gluon, npx  # noqa: E402
 
 # Gluon's numpy semantics (zero-size and 0-d arrays, numpy broadcasting) are a
