@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from d2ldrop.backends import kernels
-from d2ldrop.backends.mxnet.loader import import_mxnet
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
+from d2ldrop.backends.mxnet.loader import import_mxnet
 
 mx = import_mxnet()  # not a plain import: see loader.py
 from mxnet import autograd, gluon, npx  # noqa: E402
