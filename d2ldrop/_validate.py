@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from d2ldrop.errors import InvalidArgumentError
+
 #: Seeds are 32-bit unsigned integers everywhere (numpy, torch, TensorFlow,
 #: MXNet and JAX all accept this range): one rule, one message.
 SEED_LIMIT = 2**32
@@ -25,7 +27,7 @@ def check_probability(p: object, name: str = "p") -> float:
         if not ok and hasattr(p, "shape") and hasattr(p, "dtype"):
             # A 0-d tensor or array: a rate is a number, read once, not a tensor.
             hint = f" (a {type(p).__qualname__}, not a number: pass float({name}))"
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Expected a float between 0 and 1. Received: {name}={p!r}{hint}"
         )
     return value
@@ -44,7 +46,7 @@ def seed_error(n: object, name: str = "seed") -> str:
 def check_seed(n: object, name: str = "seed") -> int:
     """Return ``n`` as an int if it is a valid seed; raise ValueError otherwise."""
     if not is_seed(n):
-        raise ValueError(seed_error(n, name))
+        raise InvalidArgumentError(seed_error(n, name))
     return int(n)  # type: ignore[arg-type]
 
 
@@ -52,7 +54,7 @@ def check_seed_range(first: int, count: int, name: str = "seed") -> None:
     """Seeds ``first, ..., first + count - 1`` must all be valid seeds."""
     check_seed(first, name)
     if first + count > SEED_LIMIT:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Expected {name} + seeds <= 2**32 (every seed in [0, 2**32)). "
             f"Received: {first} + {count}"
         )

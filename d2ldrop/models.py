@@ -9,10 +9,11 @@ import numpy as np
 
 from d2ldrop._backend import get_adapter
 from d2ldrop._validate import check_probability, check_seed
+from d2ldrop.backends.arrays import Tensor
 from d2ldrop.backends.base import Adapter
 from d2ldrop.backends.kernels import Noise, normal_init
+from d2ldrop.errors import InvalidArgumentError
 
-Tensor = Any
 Kind = Literal["scratch", "concise"]
 Init = Literal["normal", "framework"]
 
@@ -84,18 +85,22 @@ def build_mlp(
     cast to it), for lockstep runs; float32 is the chapter's.
     """
     if kind not in KINDS:
-        raise ValueError(f"Expected kind in {KINDS}. Received: kind={kind!r}")
+        raise InvalidArgumentError(f"Expected kind in {KINDS}. Received: kind={kind!r}")
     if init not in INITS:
-        raise ValueError(f"Expected init in {INITS}. Received: init={init!r}")
+        raise InvalidArgumentError(f"Expected init in {INITS}. Received: init={init!r}")
     if noise not in NOISES:
-        raise ValueError(f"Expected noise in {NOISES}. Received: noise={noise!r}")
+        raise InvalidArgumentError(f"Expected noise in {NOISES}. Received: noise={noise!r}")
     if noise != "dropout" and kind != "scratch":
-        raise ValueError(f"noise={noise!r} needs the scratch model. Received: kind={kind!r}")
+        raise InvalidArgumentError(
+            f"noise={noise!r} needs the scratch model. Received: kind={kind!r}"
+        )
     if dtype not in DTYPES:
-        raise ValueError(f"Expected dtype in {DTYPES}. Received: dtype={dtype!r}")
+        raise InvalidArgumentError(f"Expected dtype in {DTYPES}. Received: dtype={dtype!r}")
     dropout = (check_probability(dropout1, "dropout1"), check_probability(dropout2, "dropout2"))
     if noise.startswith("gaussian") and max(dropout) == 1.0:
-        raise ValueError(f"noise={noise!r} has infinite variance at p = 1. Received: {dropout}")
+        raise InvalidArgumentError(
+            f"noise={noise!r} has infinite variance at p = 1. Received: {dropout}"
+        )
     if seed is not None:
         seed = check_seed(seed)
     sizes = (num_inputs, num_hiddens1, num_hiddens2, num_outputs)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from d2ldrop._backend import get_adapter
 from d2ldrop._validate import check_probability, check_seed
 from d2ldrop.backends import kernels
+from d2ldrop.backends.arrays import Tensor
 from d2ldrop.backends.base import Adapter
 from d2ldrop.backends.registry import framework_of
+from d2ldrop.errors import WrongTensorError
 
-Tensor = Any
 
 def check_float_tensor(adapter: Adapter, x: object, name: str = "X") -> None:
     """Raise TypeError unless ``x`` is a floating tensor of ``adapter``'s framework."""
@@ -23,12 +22,12 @@ def check_float_tensor(adapter: Adapter, x: object, name: str = "X") -> None:
             if other and other != adapter.name
             else ""
         )
-        raise TypeError(
+        raise WrongTensorError(
             f"Expected {name} to be a {adapter.name} tensor (the selected backend). "
             f"Received: {type(x).__module__}.{type(x).__qualname__}{hint}"
         )
     if not adapter.is_floating(x):
-        raise TypeError(
+        raise WrongTensorError(
             f"Expected {name} to be a floating-point tensor. "
             f"Received: dtype={adapter.dtype_name(x)}"
         )
@@ -65,7 +64,7 @@ def to_numpy(x: Tensor, *, backend: str | None = None) -> np.ndarray:
     """A numpy copy of a tensor of the selected backend."""
     adapter = get_adapter(backend)
     if not adapter.is_tensor(x):
-        raise TypeError(
+        raise WrongTensorError(
             f"Expected a {adapter.name} tensor. Received: {type(x).__qualname__}"
         )
     return adapter.to_numpy(x)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from d2ldrop.errors import InvalidArgumentError
+
 
 def _dropout(h: np.ndarray, mask: np.ndarray | None, p: float) -> np.ndarray:
     """``kernels.apply_mask`` in numpy, same operation order: h * mask / (1 - p)."""
@@ -139,10 +141,10 @@ class ReferenceMLP:
     ) -> None:
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
-            raise ValueError(f"Expected a floating dtype. Received: dtype={dtype!r}")
+            raise InvalidArgumentError(f"Expected a floating dtype. Received: dtype={dtype!r}")
         self.params = [np.array(p, dtype=self.dtype) for p in params]
         if len(self.params) != 6:
-            raise ValueError(f"Expected 6 parameter arrays. Received: {len(self.params)}")
+            raise InvalidArgumentError(f"Expected 6 parameter arrays. Received: {len(self.params)}")
         self.dropout = (float(dropout[0]), float(dropout[1]))
 
     def get_params(self) -> list[np.ndarray]:

@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 from d2ldrop._backend import get_adapter
 from d2ldrop._progress import Progress
+from d2ldrop.backends.arrays import Tensor
 from d2ldrop.display.live import live_curves
-from d2ldrop.errors import D2LDropError
+from d2ldrop.errors import D2LDropError, InvalidArgumentError, WrongTypeError
 from d2ldrop.history import EpochRecord, History
 from d2ldrop.models import MLP
 
@@ -29,7 +30,6 @@ __all__ = [
     "evaluate_accuracy", "framework_sgd", "sgd", "train_ch3", "train_epochs",
 ]
 
-Tensor = Any
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,16 @@ class SGD:
         # numbers.Real admits numpy's scalars (np.float32(0.5)); bools are not rates.
         lr, wd = self.lr, self.weight_decay
         if not (_is_real(lr) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"Expected a positive learning rate. Received: lr={lr!r}")
+            raise InvalidArgumentError(f"Expected a positive learning rate. Received: lr={lr!r}")
         if not (_is_real(wd) and math.isfinite(wd) and wd >= 0):
-            raise ValueError(f"Expected a non-negative weight decay. Received: {wd!r}")
+            raise InvalidArgumentError(f"Expected a non-negative weight decay. Received: {wd!r}")
         # Held as Python floats: they are baked into compiled steps and written to JSON.
         object.__setattr__(self, "lr", float(lr))
         object.__setattr__(self, "weight_decay", float(wd))
         if self.impl not in ("scratch", "framework"):
-            raise ValueError(f"Expected impl 'scratch' or 'framework'. Received: {self.impl!r}")
+            raise InvalidArgumentError(
+                f"Expected impl 'scratch' or 'framework'. Received: {self.impl!r}"
+            )
 
 
 def _is_real(x: object) -> bool:
@@ -180,7 +182,7 @@ def train_epochs(
     finished epochs are kept and every history is marked ``interrupted``.
     """
     if not runs:
-        raise ValueError("Expected one or more runs to train. Received: none")
+        raise InvalidArgumentError("Expected one or more runs to train. Received: none")
     num_batches = len(batches) if hasattr(batches, "__len__") else None
     # One bar for the whole run: a line per epoch on a terminal, one output in a notebook.
     bar = Progress(label, num_batches, enabled=progress)
@@ -252,15 +254,17 @@ def train_ch3(
     are returned with ``history.interrupted`` set.
     """
     if not isinstance(loss, CrossEntropyLoss):
-        raise TypeError(f"Expected a d2ldrop.CrossEntropyLoss. Received: {loss!r}")
+        raise WrongTypeError(f"Expected a d2ldrop.CrossEntropyLoss. Received: {loss!r}")
     if not isinstance(updater, SGD):
-        raise TypeError(f"Expected a d2ldrop.SGD updater. Received: {updater!r}")
+        raise WrongTypeError(f"Expected a d2ldrop.SGD updater. Received: {updater!r}")
     if not isinstance(num_epochs, int) or num_epochs < 0:
-        raise ValueError(f"Expected a non-negative number of epochs. Received: {num_epochs!r}")
+        raise InvalidArgumentError(
+            f"Expected a non-negative number of epochs. Received: {num_epochs!r}"
+        )
     for name, batches in (("train_iter", train_iter), ("test_iter", test_iter)):
         other = getattr(batches, "backend", net.backend)
         if other != net.backend:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{name} gives {other} tensors but the model is on {net.backend}: load the "
                 f"data with backend={net.backend!r} (or build the model on {other!r})"
             )

@@ -42,55 +42,7 @@ from typing import Any
 import numpy as np
 
 from d2ldrop.backends import kernels
-
-Tensor = Any
-
-FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
-
-
-class ArrayOps(abc.ABC):
-    """What the kernels need: shapes, casts, an affine map, ReLU, and two draws."""
-
-    @abc.abstractmethod
-    def dtype_name(self, x: Tensor) -> str:
-        """The element type of ``x`` as a numpy-style name ('float32', 'int64')."""
-
-    def shape(self, x: Tensor) -> tuple[int, ...]:
-        return tuple(int(n) for n in x.shape)
-
-    @abc.abstractmethod
-    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor: ...
-
-    @abc.abstractmethod
-    def astype(self, x: Tensor, dtype: str) -> Tensor:
-        """``x`` in ``dtype`` (a numpy-style name); ``x`` itself if it already is."""
-
-    @abc.abstractmethod
-    def zeros_like(self, x: Tensor) -> Tensor:
-        """Zeros with the shape and dtype of ``x``."""
-
-    @abc.abstractmethod
-    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
-        """``x @ W + b`` for a weight held as :meth:`fan_in` says (a fused op if any)."""
-
-    def fan_in(self, W: Tensor) -> int:
-        """The number of inputs of a scratch-model weight W as the adapter holds it.
-
-        The chapter's layout (in, out) by default; an adapter whose fused affine op
-        takes (out, in) may hold W that way (get/set_mlp_params still speak (in, out)).
-        """
-        return self.shape(W)[0]
-
-    @abc.abstractmethod
-    def relu(self, x: Tensor) -> Tensor: ...
-
-    @abc.abstractmethod
-    def uniform_like(self, x: Tensor) -> Tensor:
-        """float32 samples of U[0, 1) with the shape of ``x`` (whatever its dtype)."""
-
-    @abc.abstractmethod
-    def normal_like(self, x: Tensor) -> Tensor:
-        """Standard normal samples with the shape and dtype of ``x``."""
+from d2ldrop.backends.arrays import FLOAT_DTYPES, ArrayOps, Tensor
 
 
 @dataclass(eq=False)

@@ -1,4 +1,4 @@
-"""The chapter's numerics, written once against :class:`~d2ldrop.backends.base.ArrayOps`.
+"""The chapter's numerics, written once against :class:`~d2ldrop.backends.arrays.ArrayOps`.
 
 Every backend runs these same functions on its own tensors (eagerly, or traced
 into a graph: the ops object decides). They sit below the adapters: adapters
@@ -9,14 +9,12 @@ import nothing of d2ldrop but the ops protocol.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from d2ldrop.backends.base import ArrayOps
+from d2ldrop.backends.arrays import ArrayOps, Tensor
 
-Tensor = Any
 Noise = Literal["dropout", "dropconnect", "gaussian-mult", "gaussian-add"]
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 
 from d2ldrop.backends.registry import BACKENDS, BY_NAME, apply_openmp_defaults
+from d2ldrop.errors import InvalidArgumentError
 
 #: Read at load time by every OpenMP / BLAS runtime the frameworks bundle.
 COMMON = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -108,7 +109,7 @@ GETTERS: dict[str, Callable[[ModuleType], int | None]] = {
 
 def _check(n: object) -> int:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"Expected a thread count >= 1. Received: {n!r}")
+        raise InvalidArgumentError(f"Expected a thread count >= 1. Received: {n!r}")
     return n
 
 

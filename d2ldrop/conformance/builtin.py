@@ -12,7 +12,7 @@ from __future__ import annotations
 from d2ldrop.backends.registry import canonical_name
 from d2ldrop.conformance.impls import impl_target
 from d2ldrop.conformance.target import Target
-from d2ldrop.errors import UnknownBackendError
+from d2ldrop.errors import UnknownAttributeError, UnknownBackendError
 
 
 def builtin_target(backend: str) -> Target:
@@ -24,5 +24,5 @@ def __getattr__(name: str) -> Target:
     try:
         backend = canonical_name(name)
     except UnknownBackendError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+        raise UnknownAttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     return builtin_target(backend)

@@ -22,6 +22,7 @@ from d2ldrop.backends.quirks import quirks_of
 from d2ldrop.conformance.bounds import rtol_of
 from d2ldrop.conformance.impls import check_impl, impl_target
 from d2ldrop.conformance.target import NUMPY, Target
+from d2ldrop.errors import InvalidArgumentError
 
 _P16 = float(np.nextafter(np.float16(1), np.float16(0)))  # 1 - 2**-11
 _P32 = float(np.nextafter(np.float32(1), np.float32(0)))  # 1 - 2**-24
@@ -62,7 +63,7 @@ class EdgeCase:
             return np.zeros((0, 3), dtype=self.dtype)
         if self.input == "scalar":
             return np.array(1.5, dtype=self.dtype)
-        raise ValueError(f"unknown edge-case input {self.input!r}")
+        raise InvalidArgumentError(f"unknown edge-case input {self.input!r}")
 
 
 EDGE_CASES: tuple[EdgeCase, ...] = (

@@ -7,6 +7,7 @@ from typing import Any
 from d2ldrop._backend import get_adapter
 from d2ldrop.backends.quirks import quirks_of
 from d2ldrop.conformance.target import Target
+from d2ldrop.errors import InvalidArgumentError
 from d2ldrop.ops import dropout_layer
 
 #: "scratch": the chapter's ``dropout_layer`` (validated by d2ldrop); "builtin":
@@ -17,7 +18,9 @@ IMPLS: tuple[str, ...] = ("scratch", "builtin")
 def check_impl(impl: object) -> str:
     """Return ``impl`` if it is one of :data:`IMPLS`; raise ValueError otherwise."""
     if impl not in IMPLS:
-        raise ValueError(f"Expected impl to be one of {', '.join(IMPLS)}. Received: {impl!r}")
+        raise InvalidArgumentError(
+            f"Expected impl to be one of {', '.join(IMPLS)}. Received: {impl!r}"
+        )
     return impl  # type: ignore[return-value]
 
 

@@ -85,10 +85,6 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return None if suite is None else [suite.header()]
 
 
-class ConformanceFailure(AssertionError):
-    """A check or edge case of the target did not hold (the message says what was seen)."""
-
-
 class TargetCollector(pytest.Collector):
     """The items of one target: ``d2ldrop[<target>]``."""
 
@@ -110,6 +106,8 @@ class ConformanceItem(pytest.Item):
         self.add_marker("d2ldrop")
 
     def runtest(self) -> None:
+        from d2ldrop.errors import ConformanceFailure
+
         verdict = self.parent.suite.verdict(self.spec)
         if verdict.error is not None:
             raise verdict.error  # the target itself raised: show its traceback
@@ -120,6 +118,8 @@ class ConformanceItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
+        from d2ldrop.errors import ConformanceFailure
+
         if isinstance(excinfo.value, ConformanceFailure):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)

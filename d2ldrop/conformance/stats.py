@@ -35,7 +35,7 @@ from d2ldrop.conformance.checks import (
 )
 from d2ldrop.conformance.impls import check_impl, impl_target
 from d2ldrop.conformance.target import Target
-from d2ldrop.errors import BackendNotAvailableError, UsageError
+from d2ldrop.errors import BackendNotAvailableError, InvalidArgumentError, UsageError
 
 #: Default dropout probabilities of ``stats`` and ``compare``.
 DEFAULT_PS: tuple[float, ...] = (0.1, 0.5, 0.9)
@@ -100,24 +100,26 @@ def check_stats_args(p: object, size: object, seed: object, dtype: object, z: ob
     """Validate the arguments of :func:`dropout_stats`; return p as a float."""
     pf = check_probability(p, "p")
     if not 0.0 < pf < 1.0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Statistics need 0 < p < 1 (p = 0 and p = 1 are edge cases: see "
             f"edge_cases()). Received: p={p!r}"
         )
     if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < MIN_SIZE:
-        raise ValueError(f"Expected an integer size >= {MIN_SIZE}. Received: size={size!r}")
+        raise InvalidArgumentError(
+            f"Expected an integer size >= {MIN_SIZE}. Received: size={size!r}"
+        )
     check_seed(seed, "seed")
     if dtype not in STAT_DTYPES:
-        raise ValueError(f"Expected dtype in {STAT_DTYPES}. Received: dtype={dtype!r}")
+        raise InvalidArgumentError(f"Expected dtype in {STAT_DTYPES}. Received: dtype={dtype!r}")
     if not isinstance(z, numbers.Real) or isinstance(z, bool) or not 0 < float(z) <= 20:
-        raise ValueError(f"Expected 0 < z <= 20. Received: z={z!r}")
+        raise InvalidArgumentError(f"Expected 0 < z <= 20. Received: z={z!r}")
     rows, cols = grid_shape(int(size))
     n = rows * cols
     if n * min(pf, 1.0 - pf) < MIN_EXPECTED:
         need = math.ceil(MIN_EXPECTED / min(pf, 1.0 - pf))
         while math.prod(grid_shape(need)) * min(pf, 1.0 - pf) < MIN_EXPECTED:
             need += 1
-        raise ValueError(
+        raise InvalidArgumentError(
             f"size={size} is too small for the normal bounds at p={pf}: "
             f"size * min(p, 1 - p) must be >= {MIN_EXPECTED}; use size >= {need}"
         )
@@ -181,7 +183,9 @@ _NO_SEED = "the target declares no seeding (Target(seed=False))"
 def _read(target: Target, out: Any, x: np.ndarray) -> np.ndarray:
     y = target.to_numpy(out)
     if y.shape != x.shape:
-        raise ValueError(f"the target returned shape {y.shape} for an input of shape {x.shape}")
+        raise InvalidArgumentError(
+            f"the target returned shape {y.shape} for an input of shape {x.shape}"
+        )
     return y
 
 

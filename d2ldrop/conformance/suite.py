@@ -24,7 +24,12 @@ from d2ldrop.conformance.stats import (
     target_stats,
 )
 from d2ldrop.conformance.target import NUMPY, Target, load_target
-from d2ldrop.errors import BackendNotAvailableError, UsageError
+from d2ldrop.errors import (
+    BackendNotAvailableError,
+    ConformanceFailure,
+    InvalidArgumentError,
+    UsageError,
+)
 
 #: The statistics of a target, in report order ("eval_call" is the target's own).
 TARGET_CHECKS: tuple[str, ...] = (
@@ -142,7 +147,7 @@ class ConformanceSuite:
         if item.kind == "edge":
             return self._edge_verdict(item.key)
         if item.p is None:
-            raise ValueError(f"a statistics item needs its p. Received: {item!r}")
+            raise InvalidArgumentError(f"a statistics item needs its p. Received: {item!r}")
         try:
             s = self.stats(item.p)
         except (UsageError, BackendNotAvailableError):
@@ -191,7 +196,7 @@ class ConformanceSuite:
         """Raise AssertionError listing every failed check and edge case."""
         failed = self.failures()
         if failed:
-            raise AssertionError(
+            raise ConformanceFailure(
                 f"{self.target.title}: {len(failed)} conformance check(s) failed:\n"
                 + "\n".join(f"- {f}" for f in failed)
             )

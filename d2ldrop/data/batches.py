@@ -14,12 +14,12 @@ import numpy as np
 
 from d2ldrop._backend import get_adapter
 from d2ldrop._validate import check_seed
+from d2ldrop.backends.arrays import Tensor
 from d2ldrop.data.files import FashionMNIST
 from d2ldrop.data.idx import PathLike
 from d2ldrop.data.lookup import _find
 from d2ldrop.data.transforms import _check_size, resize_images
-
-Tensor = Any
+from d2ldrop.errors import InvalidArgumentError
 
 
 def load_fashion_mnist_arrays(
@@ -57,7 +57,9 @@ def _check_batch_size(batch_size: object) -> int:
         or isinstance(batch_size, bool)
         or batch_size < 1
     ):
-        raise ValueError(f"Expected a positive integer batch_size. Received: {batch_size!r}")
+        raise InvalidArgumentError(
+            f"Expected a positive integer batch_size. Received: {batch_size!r}"
+        )
     return int(batch_size)
 
 
@@ -91,7 +93,7 @@ class Batches:
     ) -> None:
         self.adapter = get_adapter(backend)
         if images.dtype != np.uint8 or images.ndim != 3 or len(images) != len(labels):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Expected uint8 images (N, H, W) and N labels. Received: images "
                 f"{images.dtype} {images.shape}, labels {labels.shape}"
             )

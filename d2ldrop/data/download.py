@@ -18,7 +18,7 @@ from d2ldrop._progress import Progress
 from d2ldrop._version import __version__
 from d2ldrop.data.files import FILES, FileSpec, _load_verified, _variants, _verifies, cache_dir
 from d2ldrop.data.idx import PathLike, _WrongContent
-from d2ldrop.errors import DataError
+from d2ldrop.errors import D2LDropError, DataError
 
 #: Download mirrors, tried in order; each holds ``<name>.gz``.
 MIRRORS: tuple[str, ...] = (
@@ -52,8 +52,8 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
 
-class _IncompleteDownload(OSError):
-    pass
+class _IncompleteDownload(D2LDropError, OSError):
+    """The connection closed before the announced length arrived (the next mirror is tried)."""
 
 
 class _Uncreatable(DataError):

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from d2ldrop.errors import InvalidArgumentError, WrongTypeError
+
 
 def _check_size(size: object) -> tuple[int, int]:
     pair = (size, size) if isinstance(size, numbers.Integral) else size
@@ -15,11 +17,11 @@ def _check_size(size: object) -> tuple[int, int]:
         or len(pair) != 2
         or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in pair)
     ):
-        raise TypeError(
+        raise WrongTypeError(
             f"Expected resize to be an int or a (height, width) pair. Received: {size!r}"
         )
     if min(pair) < 1:
-        raise ValueError(f"Expected positive resize sizes. Received: {size!r}")
+        raise InvalidArgumentError(f"Expected positive resize sizes. Received: {size!r}")
     return int(pair[0]), int(pair[1])
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Protocol
 
+from d2ldrop.errors import MissingDependencyError
+
 
 class Handle(Protocol):
     """What :func:`show` returns: ``update(obj)`` replaces the output with ``obj``."""
@@ -57,7 +59,7 @@ def show(obj: Any) -> Handle:
     try:
         from IPython.display import display
     except ImportError as err:
-        raise ImportError(
+        raise MissingDependencyError(
             "showing results in place needs IPython (pip install ipython); "
             "pass live=False to train without it"
         ) from err

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from d2ldrop.errors import InvalidArgumentError
+
 #: Confidence level of every interval reported by the experiments.
 LEVEL = 0.95
 
@@ -71,7 +73,7 @@ def t_two_sided_p(t: float, df: float) -> float:
 def t_quantile(q: float, df: float) -> float:
     """The ``q`` quantile (0.5 < q < 1) of Student's T with ``df`` degrees of freedom."""
     if not 0.5 < q < 1.0 or not df > 0:
-        raise ValueError(f"Expected 0.5 < q < 1 and df > 0. Received: q={q}, df={df}")
+        raise InvalidArgumentError(f"Expected 0.5 < q < 1 and df > 0. Received: q={q}, df={df}")
     target = 2.0 * (1.0 - q)  # two-sided tail probability
     lo, hi = 0.0, 1.0
     while t_two_sided_p(hi, df) > target:
@@ -146,7 +148,9 @@ def summarize(values: Sequence[float]) -> Summary:
 def paired(a: Sequence[float], b: Sequence[float]) -> Summary:
     """Summary of the per-seed differences a[i] - b[i] (pairs with a NaN are dropped)."""
     if len(a) != len(b):
-        raise ValueError(f"Expected paired values of equal length. Received: {len(a)}, {len(b)}")
+        raise InvalidArgumentError(
+            f"Expected paired values of equal length. Received: {len(a)}, {len(b)}"
+        )
     return summarize([x - y for x, y in zip(a, b)])
 
 

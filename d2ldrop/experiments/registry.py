@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from d2ldrop.errors import InvalidArgumentError
 from d2ldrop.experiments.catalog import (
     activations,
     dropconnect,
@@ -28,4 +29,6 @@ def get_experiment(name: str) -> Experiment:
     try:
         return EXPERIMENTS[name]
     except KeyError:
-        raise ValueError(f"Unknown experiment {name!r}. Known: {', '.join(NAMES)}") from None
+        raise InvalidArgumentError(
+            f"Unknown experiment {name!r}. Known: {', '.join(NAMES)}"
+        ) from None

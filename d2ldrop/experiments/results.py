@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from d2ldrop.errors import NotFoundError
 from d2ldrop.experiments.inference import paired, summarize
 from d2ldrop.experiments.spec import Config, Experiment, Row, RunResult, Settings
 
@@ -66,7 +67,7 @@ class ExperimentResult:
         for r in self.rows:
             if r.config.label == label:
                 return r
-        raise KeyError(label)
+        raise NotFoundError(label)
 
     def _repr_html_(self) -> str:  # the notebook's table (d2ldrop.display.reprs)
         from d2ldrop.display.reprs import experiment_html

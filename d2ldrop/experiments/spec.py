@@ -20,6 +20,7 @@ import numpy as np
 from d2ldrop._backend import get_adapter
 from d2ldrop._validate import check_seed_range
 from d2ldrop.data import FashionMNIST
+from d2ldrop.errors import InvalidArgumentError, NotFoundError
 from d2ldrop.experiments.inference import Summary
 
 #: Quick form (tests, CI): data size, epochs and seeds.
@@ -144,7 +145,7 @@ class Experiment:
         for c in self.configs:
             if c.label == label:
                 return c
-        raise KeyError(label)
+        raise NotFoundError(label)
 
 
 @dataclass
@@ -191,7 +192,7 @@ def epochs_and_seeds(experiment: Experiment, *, epochs: int | None = None,
         seeds = QUICK_SEEDS if quick else FULL_SEEDS
     for name, value in (("epochs", epochs), ("seeds", seeds)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"Expected an integer {name} >= 1. Received: {value!r}")
+            raise InvalidArgumentError(f"Expected an integer {name} >= 1. Received: {value!r}")
     check_seed_range(seed, seeds)
     return epochs, tuple(range(int(seed), int(seed) + seeds))
 

@@ -17,7 +17,7 @@ from d2ldrop._validate import check_seed
 from d2ldrop.data import Batches
 from d2ldrop.display.figure import InlineFigure
 from d2ldrop.display.live import live_figure
-from d2ldrop.errors import D2LDropError
+from d2ldrop.errors import D2LDropError, InvalidArgumentError
 from d2ldrop.history import History
 from d2ldrop.lockstep.constants import REFERENCE
 from d2ldrop.lockstep.masks import draw_masks, mask_generator
@@ -71,10 +71,12 @@ def run_lockstep(
     stops after the current step with ``result.interrupted`` set.
     """
     if kind not in KINDS:
-        raise ValueError(f"Expected kind in {KINDS}. Received: kind={kind!r}")
+        raise InvalidArgumentError(f"Expected kind in {KINDS}. Received: kind={kind!r}")
     backends = [get_adapter(b).name for b in backends]
     if not backends or len(set(backends)) != len(backends):
-        raise ValueError(f"Expected one or more distinct backends. Received: {backends!r}")
+        raise InvalidArgumentError(
+            f"Expected one or more distinct backends. Received: {backends!r}"
+        )
     seed = check_seed(seed)
     updater_ = SGD(lr, updater or default_updater(kind, backends))
     nets = {

@@ -25,7 +25,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 from d2ldrop.backends.threads import pinned
-from d2ldrop.errors import UsageError
+from d2ldrop.errors import InvalidArgumentError, UsageError
 from d2ldrop.sweep.ray_cluster import RayExecutor
 from d2ldrop.sweep.worker import Shared, init_worker
 
@@ -56,7 +56,7 @@ class LocalPool(Executor):
 
     def __init__(self, jobs: int, threads_per_run: int | None = None) -> None:
         if jobs < 1:
-            raise ValueError(f"Expected jobs >= 1. Received: {jobs}")
+            raise InvalidArgumentError(f"Expected jobs >= 1. Received: {jobs}")
         self.jobs = jobs
         self.threads = threads_per_run or default_threads(jobs)
         self._shared: dict[str, Any] = {}

@@ -48,16 +48,12 @@ from d2ldrop._validate import check_probability
 from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
-from d2ldrop.errors import BackendNotAvailableError, D2LDropError
+from d2ldrop.errors import BackendNotAvailableError, MissingKeyError, TracedDrawError
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_threefry_partitionable", True)
 
 Key = Any  # a typed key array, jax.random.key(...)
-
-
-class TracedDrawError(D2LDropError, RuntimeError):
-    """A draw from the host-side key stream inside a staged trace (``jax.jit``)."""
 
 
 _TRACED_DRAW = (
@@ -108,7 +104,7 @@ class KeyedOps(Ops):
 
     def _split(self) -> Key:
         if self._key is None:  # a computation that was planned to draw nothing
-            raise RuntimeError("this computation was given no random key")
+            raise MissingKeyError("this computation was given no random key")
         self._key, sub = jax.random.split(self._key)
         return sub
 
