@@ -11,13 +11,9 @@ value (``OMP_WAIT_POLICY=PASSIVE``), so that a framework imported after
 from __future__ import annotations
 
 from d2ldrop._backend import (
-    ALIASES,
     BACKENDS,
     DEFAULT_BACKEND,
-    ENV_VAR,
     available_backends,
-    canonical_name,
-    get_adapter,
     get_backend,
     use_backend,
 )
@@ -29,9 +25,11 @@ from d2ldrop.errors import (
     D2LDropError,
     DataError,
     DataPathError,
+    InvalidArgumentError,
     UnknownBackendError,
     UsageError,
 )
+from d2ldrop.history import curves
 from d2ldrop.models import MLP, build_mlp, concise_mlp, scratch_mlp
 from d2ldrop.ops import dropout_layer, from_numpy, seed, to_numpy
 from d2ldrop.training import (
@@ -47,7 +45,12 @@ from d2ldrop.training import (
 
 apply_openmp_defaults()
 
+#: What a reader of the chapter and a user of the command line need: the chapter's
+#: functions, the choice of backend, and the errors to catch. The registry and the
+#: adapters are in :mod:`d2ldrop.backends`; the topics in their packages
+#: (:mod:`d2ldrop.conformance`, :mod:`d2ldrop.lockstep`, :mod:`d2ldrop.experiments`).
 __all__ = [
+    # the chapter
     "MLP",
     "SGD",
     "CrossEntropyLoss",
@@ -55,29 +58,29 @@ __all__ = [
     "TrainingDiverged",
     "build_mlp",
     "concise_mlp",
+    "curves",
+    "dropout_layer",
     "evaluate_accuracy",
     "framework_sgd",
+    "from_numpy",
+    "load_data_fashion_mnist",
     "scratch_mlp",
+    "seed",
     "sgd",
+    "to_numpy",
     "train_ch3",
-    "ALIASES",
+    # which backend runs a call
     "BACKENDS",
     "DEFAULT_BACKEND",
-    "ENV_VAR",
+    "available_backends",
+    "get_backend",
+    "use_backend",
+    # errors
     "BackendNotAvailableError",
     "D2LDropError",
     "DataError",
     "DataPathError",
-    "UsageError",
+    "InvalidArgumentError",
     "UnknownBackendError",
-    "available_backends",
-    "canonical_name",
-    "dropout_layer",
-    "from_numpy",
-    "get_adapter",
-    "get_backend",
-    "load_data_fashion_mnist",
-    "seed",
-    "to_numpy",
-    "use_backend",
+    "UsageError",
 ]

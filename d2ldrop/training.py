@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from d2ldrop._backend import get_adapter
-from d2ldrop._progress import Progress
 from d2ldrop.backends.arrays import Tensor
-from d2ldrop.display.live import live_curves
+from d2ldrop.display.progress import Progress
 from d2ldrop.errors import D2LDropError, InvalidArgumentError, WrongTypeError
-from d2ldrop.history import EpochRecord, History
+from d2ldrop.history import EpochRecord, History, live_curves
 from d2ldrop.models import MLP
 
 __all__ = [

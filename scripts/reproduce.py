@@ -26,8 +26,8 @@ import json
 import sys
 from pathlib import Path
 
-from d2ldrop import get_adapter
 from d2ldrop._io import write_json
+from d2ldrop.backends import get_adapter
 from d2ldrop.backends.registry import canonical_name, installed
 from d2ldrop.cli import main as d2ldrop_main
 from d2ldrop.data import load_fashion_mnist_arrays

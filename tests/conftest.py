@@ -28,7 +28,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def adapter(backend: str):
-    return d2ldrop.get_adapter(backend)
+    return d2ldrop.backends.get_adapter(backend)
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def selected_backends() -> list[str]:
 @pytest.fixture(autouse=True)
 def _clean_backend_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start from the default backend whatever the caller's environment."""
-    monkeypatch.delenv(d2ldrop.ENV_VAR, raising=False)
+    monkeypatch.delenv(d2ldrop.backends.ENV_VAR, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ SELECTED_BACKENDS: list[str] = _selected_backends()
 def require_backend(name: str) -> None:
     """Skip (fail under CI) unless the framework of backend ``name`` imports."""
     try:
-        d2ldrop.get_adapter(name)
+        d2ldrop.backends.get_adapter(name)
     except BackendNotAvailableError as err:
         reason = f"{name} not installed ({install_hint(name)}): {err.__cause__}"
         if IN_CI:
@@ -58,7 +58,7 @@ def require_backends(names: list[str]) -> None:
     missing = []
     for name in names:
         try:
-            d2ldrop.get_adapter(name)
+            d2ldrop.backends.get_adapter(name)
         except BackendNotAvailableError as err:
             missing.append(f"{name} ({install_hint(name)}): {err.__cause__}")
     if missing:
@@ -85,6 +85,6 @@ def require_updater(backend: str, updater: str) -> None:
     which has the optimizer, runs these tests)."""
     if updater != "framework":
         return
-    reason = d2ldrop.get_adapter(backend).framework_updater_error()
+    reason = d2ldrop.backends.get_adapter(backend).framework_updater_error()
     if reason is not None:
         pytest.skip(f"{backend}: updater='framework' cannot run here: {reason}")

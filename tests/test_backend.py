@@ -72,7 +72,7 @@ def test_context_manager_restores_after_an_error():
      (" Torch ", "torch"), ("mxnet", "mxnet")],
 )
 def test_aliases(alias, name):
-    assert d2ldrop.canonical_name(alias) == name
+    assert d2ldrop.backends.canonical_name(alias) == name
     assert d2ldrop.get_backend(alias) == name
 
 
@@ -123,7 +123,7 @@ def test_framework_is_imported_on_first_use_only(backend):
         import sys
         import d2ldrop
         before = {module!r} in sys.modules
-        d2ldrop.get_adapter({backend!r})
+        d2ldrop.backends.get_adapter({backend!r})
         print(before, {module!r} in sys.modules)
         """
     )
@@ -138,7 +138,7 @@ def test_missing_framework_names_the_extra(name, monkeypatch):
     monkeypatch.delitem(sys.modules, f"d2ldrop.backends.{name}.adapter", raising=False)
     monkeypatch.setattr(_backend, "_adapters", {})
     with pytest.raises(BackendNotAvailableError) as info:
-        d2ldrop.get_adapter(name)
+        d2ldrop.backends.get_adapter(name)
     assert f'pip install "d2ldrop[{name}]"' in str(info.value)
     assert isinstance(info.value.__cause__, ImportError)
     assert isinstance(info.value, ImportError)
@@ -156,7 +156,7 @@ def test_mxnet_under_new_numpy_says_to_downgrade_numpy(tmp_path):
         """
         import d2ldrop
         try:
-            d2ldrop.get_adapter("mxnet")
+            d2ldrop.backends.get_adapter("mxnet")
         except d2ldrop.BackendNotAvailableError as err:
             print(type(err.__cause__).__name__)
             print(err)
@@ -177,7 +177,7 @@ def test_several_backends_in_one_process():
 
     for name in available:
         x = d2ldrop.from_numpy(np.ones((2, 3), np.float32), backend=name)
-        assert d2ldrop.get_adapter(name).is_tensor(x)
+        assert d2ldrop.backends.get_adapter(name).is_tensor(x)
         np.testing.assert_array_equal(d2ldrop.to_numpy(x, backend=name), np.ones((2, 3)))
 
 
@@ -241,7 +241,7 @@ def test_loading_mxnet_leaves_torch_its_threads(first):
         import d2ldrop
         {"import torch" if first == "torch" else ""}
         for name in {others!r}:
-            d2ldrop.get_adapter(name)
+            d2ldrop.backends.get_adapter(name)
         import torch
         print(torch.get_num_threads())
         """
@@ -259,7 +259,7 @@ def test_openmp_wait_policy_is_passive_unless_the_user_chose(backend, user):
         env["OMP_WAIT_POLICY"] = user
     result = subprocess.run(
         [sys.executable, "-c",
-         f"import os, d2ldrop; d2ldrop.get_adapter({backend!r}); "
+         f"import os, d2ldrop; d2ldrop.backends.get_adapter({backend!r}); "
          "print(os.environ.get('OMP_WAIT_POLICY'))"],
         capture_output=True, text=True, env=env, timeout=300,
     )

@@ -273,7 +273,7 @@ def test_mxnet_builtin_scale_is_float32() -> None:
     if "mxnet" not in SELECTED_BACKENDS:
         pytest.skip("mxnet not selected")
     require_backend("mxnet")
-    adapter = d2ldrop.get_adapter("mxnet")
+    adapter = d2ldrop.backends.get_adapter("mxnet")
     p = 1.0 - 1e-4
     x = np.ones(2**16, dtype=np.float32)
     d2ldrop.seed(0, backend="mxnet")

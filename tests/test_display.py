@@ -132,7 +132,7 @@ def test_lockstep_redraws_its_figure_after_every_epoch(backend, notebook):
 def test_progress_in_a_notebook_is_one_output_updated(notebook):
     import io
 
-    from d2ldrop._progress import Progress
+    from d2ldrop.display.progress import Progress
 
     with Progress("download", 10, fmt=lambda n: f"{n} MiB") as bar:
         for done in range(1, 11):
@@ -250,7 +250,7 @@ def test_history_figure_and_table():
 
 
 def test_curves_of_several_histories(tmp_path):
-    from d2ldrop.display import curves
+    from d2ldrop import curves
 
     fig = curves([history("one"), history("two", 3)], "both")
     labels = [t.get_text() for t in fig.figure.axes[-1].get_legend().get_texts()]
@@ -270,10 +270,9 @@ def test_html_table_escapes_every_cell():
 def test_experiment_table_and_curves_so_far(tmp_path):
     """The experiment's HTML (mean ± sd, paired Δ) and the curves of finished runs,
     on a result made of fake runs (no training)."""
-    from d2ldrop.display import experiment_curves
-    from d2ldrop.display.reprs import experiment_html
     from d2ldrop.experiments import ExperimentResult, Settings, get_experiment
-    from d2ldrop.experiments.results import aggregate, with_derived
+    from d2ldrop.experiments.plots import experiment_curves
+    from d2ldrop.experiments.results import aggregate, experiment_html, with_derived
 
     exp = get_experiment("dropconnect")
     settings = Settings(backend="b", epochs=2, seeds=(0, 1), quick=True, train_size=3000,
@@ -308,7 +307,8 @@ def test_experiment_table_and_curves_so_far(tmp_path):
 def test_comparison_and_stats_tables(backend):
     """compare's verdict, statistics and edge cases, and one row's checks, as HTML."""
     from d2ldrop.conformance import compare
-    from d2ldrop.display.reprs import comparison_html, stats_html
+    from d2ldrop.conformance.gate import comparison_html
+    from d2ldrop.conformance.stats import stats_html
 
     result = compare([backend], ps=(0.5,), size=2**14)
     html = comparison_html(result)

@@ -36,7 +36,7 @@ def jax():
 @pytest.fixture
 def adapter(jax):
     """The jax adapter (this module's tests are jax's only)."""
-    return d2ldrop.get_adapter("jax")
+    return d2ldrop.backends.get_adapter("jax")
 
 
 def ones(shape):

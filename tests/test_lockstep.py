@@ -280,7 +280,8 @@ def test_lockstep_modules_name_no_framework():
 
     package = Path(d2ldrop.lockstep.__file__).parent
     others = [Path(d2ldrop.__file__).parent / f"{m}.py"
-              for m in ("training", "history", "reference", "plotting", "_progress")]
+              for m in ("training", "history", "reference", "display/figure",
+                        "display/progress")]
     for path in [*package.glob("*.py"), *others]:
         text = path.read_text(encoding="utf-8").lower()
         for word in ("torch", "tensorflow", "mxnet", "keras", "jax"):

@@ -108,7 +108,7 @@ def test_pinned_restores_the_environment(monkeypatch):
 def test_pinned_sets_and_gives_back_an_imported_framework(backend):
     import d2ldrop
 
-    d2ldrop.get_adapter(backend)
+    d2ldrop.backends.get_adapter(backend)
     before = threads.current(backend)
     with threads.pinned(1):
         now = threads.current(backend)

@@ -26,7 +26,7 @@ SCRIPTS = ROOT / "scripts"
 # One op after loading the backend, then: is libgomp in this process?
 PROBE = """
 import sys, numpy as np, d2ldrop
-a = d2ldrop.get_adapter(sys.argv[1])
+a = d2ldrop.backends.get_adapter(sys.argv[1])
 a.to_numpy(a.ops.relu(a.from_numpy(np.ones((64, 64), np.float32))))
 with open("/proc/self/maps") as maps:
     print(any("libgomp" in line for line in maps))

@@ -83,7 +83,7 @@ def test_a_directory_in_use_is_refused(tmp_path):
 
 def test_a_full_disk_is_a_message_and_the_summary_comes_first(backend, small_data, tmp_path,
                                                              monkeypatch, capsys):
-    import d2ldrop.plotting as plotting
+    import d2ldrop.history as plotting
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "curves.png"))

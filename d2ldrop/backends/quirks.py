@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from d2ldrop.backends.registry import canonical_name
+from d2ldrop.backends.registry import BY_NAME, canonical_name
 
 
 def same_probability(p: float, dtype: str) -> float:
@@ -57,8 +57,7 @@ def quirks_of(name: str) -> Quirks:
     Imports ``d2ldrop.backends.<name>.quirks`` (no framework) and returns its
     ``QUIRKS``, or :data:`DEFAULT_QUIRKS` when the backend has no such module.
     """
-    backend = canonical_name(name)
-    package = f"d2ldrop.backends.{backend}"
+    package = BY_NAME[canonical_name(name)].package
     module_name = f"{package}.quirks"
     try:
         module = importlib.import_module(module_name)

@@ -46,6 +46,11 @@ class BackendSpec:
     #: ``module:function`` turning an import failure into an explanation, or None.
     diagnose: str | None = None
 
+    @property
+    def package(self) -> str:
+        """The backend's folder, ``d2ldrop.backends.<name>`` (adapter.py, quirks.py)."""
+        return f"{__package__}.{self.name}"
+
 
 #: Known backends, in the order ``all`` runs them.
 SPECS: tuple[BackendSpec, ...] = (
@@ -182,7 +187,7 @@ def load_adapter_module(name: str) -> ModuleType:
         apply_openmp_defaults()
     try:
         _load_first(name)
-        return importlib.import_module(f"d2ldrop.backends.{name}.adapter")
+        return importlib.import_module(f"{spec.package}.adapter")
     except ImportError as err:
         raise BackendNotAvailableError(
             f"The {name!r} backend needs its framework, which failed to import "

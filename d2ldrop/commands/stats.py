@@ -15,10 +15,10 @@ from d2ldrop.conformance import (
     IMPLS,
     STAT_DTYPES,
     Z,
-    check_stats_args,
     render_stats,
     run_stats,
 )
+from d2ldrop.conformance.stats import check_stats_args
 from d2ldrop.conformance.target import Target, load_target, target_backends
 from d2ldrop.conformance.target_gate import target_stats_run
 from d2ldrop.conformance.target_report import render_target_stats

@@ -215,7 +215,7 @@ def _run_lockstep(args: argparse.Namespace, backends: list[str], models: list[st
 
 def _report(args: argparse.Namespace, histories: list) -> None:
     from d2ldrop._io import write_json
-    from d2ldrop.plotting import plot_histories
+    from d2ldrop.history import plot_histories
 
     if not histories:
         return

@@ -6,7 +6,7 @@ Nothing here runs a framework; the bounds come from :mod:`d2ldrop.conformance.bo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +18,7 @@ from d2ldrop.conformance.bounds import (
     rtol_of,
     variance_bound,
 )
+from d2ldrop.display.html import Cell
 
 
 @dataclass
@@ -206,3 +207,38 @@ def lag1_check(dropped: np.ndarray, p: float, z: float = Z) -> Check:
         "lag1", "lag-1 correlation", r, 0.0, -b, b, "CLT, sd(r) = 1/sqrt(n-1)",
     )
 
+
+# -- the notebook's tables (conformance.stats and conformance.gate build on these) --------
+
+
+def _num(x: float | None, spec: str) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, spec)
+
+
+def check_cell(check: Check) -> Cell:
+    """A check as a cell: the bound ratio (<= 1 holds) or ok / FAIL / -, with a tooltip."""
+    tip = f"{check.title}: {check.bound}" if check.bound else check.title
+    if check.kind == "bound" and check.value is not None:
+        tip += (f"\nobserved {check.value:.6g}, expected {check.expected:.6g}, "
+                f"accepted [{check.low:.6g}, {check.high:.6g}]")
+    if check.detail:
+        tip += f"\n{check.detail}"
+    if check.passed is None:
+        return Cell("-", tip)
+    if check.kind == "bound" and check.ratio is not None and (check.passed or check.ratio > 1):
+        return Cell(f"{check.ratio:.2f}" if check.ratio < 100 else f"{check.ratio:.0f}", tip,
+                    failed=not check.passed)
+    return Cell("ok" if check.passed else "FAIL", tip, failed=not check.passed)
+
+
+def check_rows(checks: Iterable[Check]) -> list[tuple[object, ...]]:
+    """One row per check: title, kind, observed, expected, accepted, ratio / result, bound."""
+    rows: list[tuple[object, ...]] = []
+    for c in checks:
+        accepted = (f"[{c.low:.6g}, {c.high:.6g}]" if c.kind == "bound" and c.low is not None
+                    else "")
+        rows.append((c.title, c.kind, _num(c.value, ".6g"), _num(c.expected, ".6g"), accepted,
+                     check_cell(c), c.bound or c.detail))
+    return rows

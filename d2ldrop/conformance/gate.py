@@ -10,6 +10,7 @@ from d2ldrop._backend import get_adapter
 from d2ldrop._io import json_safe
 from d2ldrop.backends.registry import BACKENDS, canonical_name, installed
 from d2ldrop.conformance.bounds import Z, two_sided_alpha
+from d2ldrop.conformance.checks import check_cell
 from d2ldrop.conformance.edges import EDGE_CASE_IDS, SCRATCH_EXPECTED, EdgeOutcome, edge_cases
 from d2ldrop.conformance.impls import IMPLS, check_impl
 from d2ldrop.conformance.stats import (
@@ -19,6 +20,7 @@ from d2ldrop.conformance.stats import (
     check_stats_args,
     dropout_stats,
 )
+from d2ldrop.display.html import Cell, block, bullets, paragraph, table
 from d2ldrop.errors import BackendNotAvailableError
 
 
@@ -55,8 +57,7 @@ class Comparison:
         """The conformance gate: every check in bounds, scratch edge cases agree."""
         return not self.failures
 
-    def _repr_html_(self) -> str:  # the notebook's table (d2ldrop.display.reprs)
-        from d2ldrop.display.reprs import comparison_html
+    def _repr_html_(self) -> str:  # the notebook's table
         return comparison_html(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,4 +176,65 @@ def compare(
         scratch_disagreements=v.disagreements, scratch_unexpected=v.unexpected,
         documented_differences=v.documented, undocumented_differences=v.undocumented,
         failures=failures + v.failures,
+    )
+
+
+def comparison_html(result: Comparison) -> str:
+    """The verdict, the statistics (one row per impl x statistic, a cell per p), the
+    edge cases (a column per backend x impl) and the failures."""
+    ps = " ".join(f"{p:g}" for p in result.ps)
+    stat_rows = []
+    names = list(dict.fromkeys(n for s in result.stats for n in s.checks))
+    for impl in result.impls:
+        for name in names:
+            cells = []
+            title = name
+            for b in result.backends:
+                mine = [s.checks[name] for s in result.stats
+                        if s.backend == b and s.impl == impl and name in s.checks]
+                title = mine[0].title if mine else title
+                parts = [check_cell(c) for c in mine]
+                cells.append(Cell(" ".join(str(p.text) for p in parts),
+                                  "\n\n".join(f"p = {p:g}: {c.title}" for p, c in zip(
+                                      result.ps, parts)),
+                                  failed=any(p.failed for p in parts)))
+            if all(set(str(c.text).split()) <= {"-"} for c in cells):
+                continue  # not applicable to this implementation anywhere
+            stat_rows.append((impl, title, *cells))
+    edge_head = ["case", *(f"{b} {i}" for i in result.impls for b in result.backends)]
+    edge_rows = []
+    for case in dict.fromkeys(e.case for e in result.edges):
+        outcomes = {(e.backend, e.impl): e for e in result.edges if e.case == case}
+        first = next(iter(outcomes.values()))
+        row: list[Any] = [first.title]
+        for impl in result.impls:
+            for b in result.backends:
+                e = outcomes.get((b, impl))
+                if e is None:
+                    row.append("")
+                    continue
+                text = e.label.replace("; ", "\n") + (f"\n{e.message}" if e.message else "")
+                row.append(Cell(text, f"expected: {e.expected}" if e.expected else "",
+                                failed=impl == "scratch" and not e.as_expected))
+        edge_rows.append(row)
+    passed = result.passed
+    verdict = (f"PASS: all {result.bounded_checks} bounded checks hold on "
+               f"{', '.join(result.backends)}" if passed else
+               f"FAIL: {len(result.failures)} failure(s)")
+    return block(
+        paragraph(f"Dropout conformance of {', '.join(result.backends) or 'no backend'}: "
+                  f"{', '.join(result.impls)} at p = {ps}, {result.size} elements per draw, "
+                  f"seed {result.seed}, z = {result.z:g} (false-alarm rate "
+                  f"{result.alpha:.2g} per check)."),
+        paragraph(verdict, failed=not passed),
+        bullets(result.failures),
+        table(("impl", "statistic", *result.backends), stat_rows,
+              caption=f"Statistics (a cell per p: {ps}; the bound ratio, <= 1 holds)"),
+        table(edge_head, edge_rows, caption="Edge cases (scratch must match the "
+              "specification on every backend; builtin differences are reported, not gated)")
+        if edge_rows else "",
+        paragraph("documented builtin differences: "
+                  + ", ".join(result.documented_differences))
+        if result.documented_differences else "",
+        bullets(f"skipped {name}: {why}" for name, why in result.skipped.items()),
     )

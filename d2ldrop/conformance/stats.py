@@ -22,6 +22,7 @@ from d2ldrop.conformance.bounds import Z, two_sided_alpha
 from d2ldrop.conformance.checks import (
     Check,
     agreement_check,
+    check_rows,
     dispersion_check,
     exact_check,
     fraction_check,
@@ -35,6 +36,7 @@ from d2ldrop.conformance.checks import (
 )
 from d2ldrop.conformance.impls import check_impl, impl_target
 from d2ldrop.conformance.target import Target
+from d2ldrop.display.html import block, paragraph, table
 from d2ldrop.errors import BackendNotAvailableError, InvalidArgumentError, UsageError
 
 #: Default dropout probabilities of ``stats`` and ``compare``.
@@ -84,8 +86,7 @@ class DropoutStats:
     def failures(self) -> list[str]:
         return [name for name, c in self.checks.items() if c.passed is False]
 
-    def _repr_html_(self) -> str:  # the notebook's table (d2ldrop.display.reprs)
-        from d2ldrop.display.reprs import stats_html
+    def _repr_html_(self) -> str:  # the notebook's table
         return stats_html(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -345,6 +346,20 @@ def _eval_call_check(target: Target, p: float, x_var: np.ndarray) -> Check:
         differ = n
         detail += f"; dtype {x_var.dtype} -> {ev.dtype}"
     return exact_check("eval_call", title, differ, bound, detail)
+
+
+def stats_html(stats: DropoutStats) -> str:
+    """One row per statistic of one backend x implementation x p."""
+    verdict = ("PASS" if stats.passed else "FAIL: " + ", ".join(stats.failures))
+    return block(
+        table(("statistic", "kind", "observed", "expected", "accepted", "ratio / result",
+               "bound"), check_rows(stats.checks.values()),
+              caption=f"Dropout statistics: {stats.backend} {stats.impl}, p = {stats.p:g}, "
+                      f"{stats.dtype}, n = {stats.n}, seed {stats.seed}, z = {stats.z:g}"),
+        paragraph("Ratio: |observed - expected| / the bound on that side; a statistic "
+                  "holds when it is at most 1."),
+        paragraph(verdict, failed=not stats.passed),
+    )
 
 
 @dataclass

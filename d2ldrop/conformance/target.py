@@ -9,7 +9,7 @@ importlib (:func:`load_target`). docs/conformance.md has an example for each
 framework.
 
 Nothing here imports a framework: a backend's tensors are made, read, seeded and
-differentiated through its adapter (:func:`d2ldrop.get_adapter`).
+differentiated through its adapter (:func:`d2ldrop.backends.get_adapter`).
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from d2ldrop._io import atomic_path
-from d2ldrop._progress import Progress
 from d2ldrop._version import __version__
 from d2ldrop.data.files import FILES, FileSpec, _load_verified, _variants, _verifies, cache_dir
 from d2ldrop.data.idx import PathLike, _WrongContent
+from d2ldrop.display.progress import Progress
 from d2ldrop.errors import D2LDropError, DataError
 
 #: Download mirrors, tried in order; each holds ``<name>.gz``.

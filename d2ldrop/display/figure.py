@@ -1,21 +1,48 @@
-"""A figure that shows itself in a notebook: PNG bytes through ``_repr_png_``.
+"""Figures: drawn with matplotlib's object API on the Agg canvas, written to PNG
+files or bytes, and shown in a notebook through ``_repr_png_``.
 
-d2ldrop draws on matplotlib's Agg canvas without pyplot, so its figures do not
-depend on the notebook's matplotlib backend (``%matplotlib inline`` or not):
-IPython asks the object for its PNG, and gets it.
+The one figure module of d2ldrop: no GUI backend and no pyplot global state are
+involved, so a figure works on a machine without a display and never changes a
+notebook's matplotlib setup (``%matplotlib inline`` or not): IPython asks the
+object for its PNG, and gets it. What a figure shows is its domain's business
+(a history's curves, an experiment's panels, a lockstep run's gaps).
 """
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from d2ldrop.plotting import curves_figure, png_bytes, save_png
+from d2ldrop._io import atomic_path
 
-if TYPE_CHECKING:
-    from d2ldrop.history import History
+__all__ = ["InlineFigure", "PNGFile", "new_figure", "png_bytes", "save_png"]
+
+
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure on the Agg canvas, with constrained layout."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_png(fig: Any, path: str | os.PathLike[str], dpi: int = 110) -> Path:
+    """Write ``fig`` to ``path`` through a temporary file: never half a PNG."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    return path
+
+
+def png_bytes(fig: Any, dpi: int = 110) -> bytes:
+    """``fig`` as the bytes of a PNG file."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 class InlineFigure:
@@ -40,12 +67,6 @@ class InlineFigure:
         title = getattr(self.figure, "_suptitle", None)
         text = title.get_text().replace("\n", " ") if title is not None else ""
         return f"<d2ldrop figure{': ' + text if text else ''}>"
-
-
-def curves(histories: Sequence[History], title: str | None = None,
-           num_epochs: int | None = None) -> InlineFigure:
-    """The book's three curves of ``histories`` (train loss, train acc, test acc)."""
-    return InlineFigure(curves_figure(histories, title, num_epochs))
 
 
 class PNGFile:

@@ -1,10 +1,10 @@
 """HTML tables for rich display in notebooks, written once: every cell escaped.
 
 Only the standard library: results render their ``_repr_html_`` with
-:func:`table` and :func:`block` (in :mod:`d2ldrop.display.reprs` and
-:mod:`d2ldrop.lockstep.report`). Styles are inline (a notebook has no style sheet
-of ours), and limited to what survives a notebook viewer's sanitizer: alignment
-(numbers right, text left) and a colour for failures.
+:func:`table` and :func:`block`, each in its own domain (``History``,
+:mod:`d2ldrop.conformance.gate`, :mod:`d2ldrop.lockstep.report`, ...). Styles
+are inline (a notebook has no style sheet of ours), and limited to what survives
+a notebook viewer's sanitizer: alignment (numbers right, text left) and a colour for failures.
 """
 
 from __future__ import annotations

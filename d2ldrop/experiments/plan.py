@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from d2ldrop.data import FashionMNIST, load_fashion_mnist_arrays
-from d2ldrop.display.live import experiment_curves, live_figure
+from d2ldrop.display.live import live_figure
 from d2ldrop.display.progress import notebook_log
+from d2ldrop.experiments.plots import experiment_curves
 from d2ldrop.experiments.results import ExperimentResult, aggregate, as_float, with_derived
 from d2ldrop.experiments.runner import perform
 from d2ldrop.experiments.spec import Config, Experiment, Log, Settings

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from d2ldrop.display.figure import InlineFigure, new_figure, save_png
 from d2ldrop.experiments.inference import Summary
 from d2ldrop.experiments.results import ExperimentResult
-from d2ldrop.plotting import new_figure, save_png
 
 
 def figure(ncols: int, nrows: int = 1, width: float = 4.3, height: float = 3.4) -> Any:
@@ -91,3 +91,22 @@ def plot_curves_and_bars(result: ExperimentResult, path: Path) -> Path:
     points(axes[2], [r.config.label for r in result.rows],
            [r.metrics["test_acc"] for r in result.rows], "final test accuracy (mean ± sd)")
     return save(fig, result, path)
+
+
+def experiment_curves(result: ExperimentResult, key: str = "test_acc") -> InlineFigure:
+    """The runs of an experiment so far: per configuration, the mean over the
+    finished seeds of a per-epoch curve (``key``), for redrawing while it runs."""
+    fig = new_figure(6, 3.6)
+    ax = fig.subplots()
+    for config in result.experiment.configs:
+        values = result.curves(config, key)
+        if values.size and not np.isnan(values).all():
+            done = values[:, ~np.isnan(values).all(axis=0)]
+            ax.plot(np.arange(1, done.shape[1] + 1), np.nanmean(done, axis=0), marker="o",
+                    ms=3, label=f"{config.label} (n={done.shape[0]})")
+    ax.set_title(f"{result.experiment.name}: {key.replace('_', ' ')}, mean over seeds so far")
+    ax.set_xlabel("epoch")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    return InlineFigure(fig)

@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from d2ldrop.display.figure import PNGFile
+from d2ldrop.display.html import Cell, block, bullets, paragraph, table
 from d2ldrop.errors import NotFoundError
-from d2ldrop.experiments.inference import paired, summarize
+from d2ldrop.experiments.inference import Summary, paired, summarize
 from d2ldrop.experiments.spec import Config, Experiment, Row, RunResult, Settings
 
 #: Epochs averaged by the "last epochs" metrics: at lr 0.5 the test accuracy of
@@ -69,14 +71,15 @@ class ExperimentResult:
                 return r
         raise NotFoundError(label)
 
-    def _repr_html_(self) -> str:  # the notebook's table (d2ldrop.display.reprs)
-        from d2ldrop.display.reprs import experiment_html
+    def _repr_html_(self) -> str:  # the notebook's table
         return experiment_html(self)
 
-    def figure(self) -> Any:
+    def figure(self) -> PNGFile | None:
         """The figure written to ``<out>/<name>.png``, shown inline (None before it is)."""
-        from d2ldrop.display.reprs import experiment_figure
-        return experiment_figure(self)
+        for path in self.paths:
+            if str(path).endswith(".png"):
+                return PNGFile(path)
+        return None
 
 
 def with_derived(run: RunResult) -> RunResult:
@@ -105,3 +108,50 @@ def aggregate(result: ExperimentResult) -> None:
         result.rows.append(Row(config, metrics, diffs, errors))
     if exp.analyse is not None:
         result.analysis, result.notes = exp.analyse(result)
+
+
+# -- the notebook's table --------------------------------------------------------------
+
+
+def _summary(s: Summary, digits: int, signed: bool = False) -> Cell:
+    """'mean ± sd' (differences: 'mean [low, high]', the 95% t-interval), a tooltip with n."""
+    if s.n == 0:
+        return Cell("-")
+    sign = "+" if signed else ""
+    text = f"{s.mean:{sign}.{digits}f}"
+    if s.n >= 2:
+        text += (f" [{s.low:+.{digits}f}, {s.high:+.{digits}f}]" if signed
+                 else f" ± {s.sd:.{digits}f}")
+    return Cell(text, f"n = {s.n}" + (" (no interval with one seed)" if s.n == 1 else ""))
+
+
+def experiment_html(result: ExperimentResult) -> str:
+    """Mean ± sd over the seeds of each column, and paired differences with the
+    baseline (mean and 95% t-interval), then the experiment's notes."""
+    exp, s = result.experiment, result.settings
+    head = ["config", "n", *(c.label for c in exp.columns)]
+    labels = {c.key: c.label for c in exp.columns}
+    if exp.baseline:
+        head += [f"Δ {labels.get(k, k)} vs {exp.baseline} [95% CI]" for k in exp.compare]
+    digits = {c.key: c.digits for c in exp.columns}
+    rows = []
+    for row in result.rows:
+        cells: list[Any] = [row.config.label,
+                            Cell(f"{row.n}" + (f" (+{len(row.errors)} diverged)"
+                                               if row.errors else ""), failed=bool(row.errors))]
+        cells += [_summary(row.metrics[c.key], c.digits) for c in exp.columns]
+        if exp.baseline:
+            cells += [_summary(row.vs_baseline[k], digits.get(k, 4), signed=True)
+                      if k in row.vs_baseline else "(baseline)" for k in exp.compare]
+        rows.append(cells)
+    data = "full Fashion-MNIST" if s.train_size is None else (
+        f"{s.train_size} training / {s.test_size} test images")
+    errors = [f"{r.config.label}: {e}" for r in result.rows for e in dict.fromkeys(r.errors)]
+    return block(
+        table(head, rows, caption=exp.title),
+        paragraph(f"{s.backend}, {s.model} MLP, {s.epochs} epochs, {len(s.seeds)} seed(s), "
+                  f"{data}, lr {s.lr}, batch {s.batch_size}. Mean ± sd over seeds; Δ: paired "
+                  "difference per seed, mean [95% t-interval]."),
+        bullets(errors),
+        bullets(result.notes),
+    )

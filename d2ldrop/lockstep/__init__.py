@@ -14,7 +14,8 @@ Backend-neutral: frameworks are reached only through their adapters. Modules:
 
 - :mod:`~d2ldrop.lockstep.constants`: the reference's name and the bounds;
 - :mod:`~d2ldrop.lockstep.masks`: the dropout masks, drawn from the seed;
-- :mod:`~d2ldrop.lockstep.result`: :class:`LockstepResult`, the differences, the bounds;
+- :mod:`~d2ldrop.lockstep.measures`: the differences, the bounds (plain data);
+- :mod:`~d2ldrop.lockstep.result`: :class:`LockstepResult`, the measures that show themselves;
 - :mod:`~d2ldrop.lockstep.run`: :func:`run_lockstep`, on the loop of ``train_ch3``;
 - :mod:`~d2ldrop.lockstep.report` and :mod:`~d2ldrop.lockstep.plot`: text, HTML and
   figure (in a notebook, results show as tables, ``result.figure()`` inline, and a
@@ -27,9 +28,10 @@ from __future__ import annotations
 from d2ldrop.lockstep.constants import LOSS_BOUND, REFERENCE, TEST_ACC_BOUND
 from d2ldrop.lockstep.files import LockstepOutcome, run_and_save, save_lockstep
 from d2ldrop.lockstep.masks import MASK_STREAM, draw_masks, mask_generator
+from d2ldrop.lockstep.measures import EpochDiff
 from d2ldrop.lockstep.plot import lockstep_figure, plot_lockstep
 from d2ldrop.lockstep.report import epoch_line, format_lockstep, lockstep_html
-from d2ldrop.lockstep.result import EpochDiff, LockstepResult
+from d2ldrop.lockstep.result import LockstepResult
 from d2ldrop.lockstep.run import LockstepError, run_lockstep
 
 __all__ = [

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from d2ldrop.display.figure import new_figure, save_png
+from d2ldrop.history import METRICS
 from d2ldrop.lockstep.constants import REFERENCE
-from d2ldrop.plotting import METRICS, new_figure, save_png
 
 if TYPE_CHECKING:
-    from d2ldrop.lockstep.result import LockstepResult
+    from d2ldrop.lockstep.measures import LockstepMeasures
 
 #: Where equal batch losses (a difference of 0) are drawn on the log scale: below
 #: float64's resolution of a loss near 1 (2e-16).
@@ -25,26 +26,26 @@ _STYLES = (("-", "o", 8), ("--", "s", 6), (":", "^", 5), ("-.", "D", 4))
 _REFERENCE_STYLE = ("none", "x", 7)
 
 
-def _style(result: LockstepResult, run: str) -> tuple[str, str, int]:
+def _style(result: LockstepMeasures, run: str) -> tuple[str, str, int]:
     if run == REFERENCE:
         return _REFERENCE_STYLE
     return _STYLES[result.backends.index(run) % len(_STYLES)]
 
 
-def default_title(result: LockstepResult) -> str:
+def default_title(result: LockstepMeasures) -> str:
     """``lockstep <model> (<dtype>): <runs>``, the title of a figure of one result."""
     return f"lockstep {result.kind} ({result.config.get('dtype')}): {', '.join(result.histories)}"
 
 
 def plot_lockstep(
-    results: Sequence[LockstepResult], path: str | os.PathLike[str], title: str | None = None
+    results: Sequence[LockstepMeasures], path: str | os.PathLike[str], title: str | None = None
 ) -> Path:
     """:func:`lockstep_figure` of ``results``, written to ``path`` as PNG."""
     return save_png(lockstep_figure(results, title), path)
 
 
 def lockstep_figure(
-    results: Sequence[LockstepResult], title: str | None = None, num_epochs: int | None = None
+    results: Sequence[LockstepMeasures], title: str | None = None, num_epochs: int | None = None
 ) -> Any:
     """One row per model: train loss, train acc, test acc (one curve per run,
     drawn with different dashes so that curves on top of each other stay

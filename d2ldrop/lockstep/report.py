@@ -16,7 +16,7 @@ from d2ldrop.display.html import block, paragraph, table
 from d2ldrop.lockstep.constants import LOSS_BOUND, REFERENCE, TEST_ACC_BOUND
 
 if TYPE_CHECKING:
-    from d2ldrop.lockstep.result import LockstepResult
+    from d2ldrop.lockstep.measures import LockstepMeasures
 
 EPOCH_HEAD = ("model", "epoch", "train loss", "Δ loss", "Δ train acc pp", "Δ test acc pp",
               "Δ params", "Δ batch loss", "| vs numpy: Δ loss", "Δ test acc pp", "Δ params")
@@ -33,7 +33,7 @@ def _pp(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.3f}"
 
 
-def epoch_line(result: LockstepResult) -> str:
+def epoch_line(result: LockstepMeasures) -> str:
     """One line on the epoch just finished: the first backend's figures, and the
     largest differences between backends and to numpy."""
     d, r = result.diffs[-1], result.histories[result.backends[0]].epochs[-1]
@@ -48,7 +48,7 @@ def epoch_line(result: LockstepResult) -> str:
     return line
 
 
-def epoch_rows(results: Sequence[LockstepResult]) -> list[tuple[str, ...]]:
+def epoch_rows(results: Sequence[LockstepMeasures]) -> list[tuple[str, ...]]:
     """Per model and epoch: the first backend's loss and the largest differences
     (between backends, then to numpy); accuracies in percentage points."""
     rows = []
@@ -63,7 +63,7 @@ def epoch_rows(results: Sequence[LockstepResult]) -> list[tuple[str, ...]]:
     return rows
 
 
-def final_rows(results: Sequence[LockstepResult]) -> list[tuple[str, ...]]:
+def final_rows(results: Sequence[LockstepMeasures]) -> list[tuple[str, ...]]:
     """Per model and run: its final figures and parameter difference to numpy."""
     rows = []
     for res in results:
@@ -82,7 +82,7 @@ def final_rows(results: Sequence[LockstepResult]) -> list[tuple[str, ...]]:
     return rows
 
 
-def verdict(res: LockstepResult) -> str:
+def verdict(res: LockstepMeasures) -> str:
     """Whether the runs of one model agree, with the figures the bounds apply to."""
     what, loss, acc, params = res.compared()
     return (f"{res.kind} ({res.config['dtype']}), {what}: max Δ train loss "
@@ -92,7 +92,7 @@ def verdict(res: LockstepResult) -> str:
             + ("agree" if res.agrees else "DISAGREE"))
 
 
-def format_lockstep(results: Sequence[LockstepResult]) -> str:
+def format_lockstep(results: Sequence[LockstepMeasures]) -> str:
     """Per-epoch largest differences (between backends, and to numpy), then finals.
 
     Accuracy differences are in percentage points (pp).
@@ -102,7 +102,7 @@ def format_lockstep(results: Sequence[LockstepResult]) -> str:
                       *(verdict(res) for res in results)])
 
 
-def lockstep_html(results: Sequence[LockstepResult]) -> str:
+def lockstep_html(results: Sequence[LockstepMeasures]) -> str:
     """The tables of :func:`format_lockstep` in HTML, verdicts first."""
     epochs = [(*r[:8], r[8].removeprefix("| "), *r[9:]) for r in epoch_rows(results)]
     head = (*EPOCH_HEAD[:8], "vs numpy: Δ loss", *EPOCH_HEAD[9:])

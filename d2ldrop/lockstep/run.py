@@ -21,8 +21,9 @@ from d2ldrop.errors import D2LDropError, InvalidArgumentError
 from d2ldrop.history import History
 from d2ldrop.lockstep.constants import REFERENCE
 from d2ldrop.lockstep.masks import draw_masks, mask_generator
+from d2ldrop.lockstep.measures import record_diffs
 from d2ldrop.lockstep.plot import default_title, lockstep_figure
-from d2ldrop.lockstep.result import LockstepResult, record_diffs
+from d2ldrop.lockstep.result import LockstepResult
 from d2ldrop.models import KINDS, MLP, build_mlp, normal_init
 from d2ldrop.reference import ReferenceMLP
 from d2ldrop.training import SGD, Run, accuracy, default_updater, train_epochs

@@ -60,7 +60,7 @@ _TRACED_DRAW = (
     "The jax backend draws its masks from a host-side key stream (d2ldrop.seed), which "
     "cannot be used inside jax.jit or another staged trace: the key would become a "
     "constant of the compiled function, the same mask at every call. Call it outside "
-    "the trace, or pass a key: d2ldrop.get_adapter('jax').keyed_dropout(x, p, key)."
+    "the trace, or pass a key: d2ldrop.backends.get_adapter('jax').keyed_dropout(x, p, key)."
 )
 
 
