@@ -35,7 +35,7 @@ def check_probability(p: object, name: str = "p") -> float:
 
 def is_seed(n: object) -> bool:
     """True if ``n`` is an integer (not a bool) in [0, 2**32)."""
-    return isinstance(n, numbers.Integral) and not isinstance(n, bool) and 0 <= n < SEED_LIMIT
+    return isinstance(n, numbers.Integral) and not isinstance(n, bool) and 0 <= int(n) < SEED_LIMIT
 
 
 def seed_error(n: object, name: str = "seed") -> str:
@@ -45,9 +45,9 @@ def seed_error(n: object, name: str = "seed") -> str:
 
 def check_seed(n: object, name: str = "seed") -> int:
     """Return ``n`` as an int if it is a valid seed; raise ValueError otherwise."""
-    if not is_seed(n):
+    if not isinstance(n, numbers.Integral) or not is_seed(n):
         raise InvalidArgumentError(seed_error(n, name))
-    return int(n)  # type: ignore[arg-type]
+    return int(n)
 
 
 def check_seed_range(first: int, count: int, name: str = "seed") -> None:

@@ -44,7 +44,8 @@ class EpochRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
         """The inverse of ``asdict``; a null (how strict JSON writes NaN) reads as NaN."""
-        return cls(**{k: math.nan if v is None else v for k, v in data.items()})
+        values: dict[str, Any] = {k: math.nan if v is None else v for k, v in data.items()}
+        return cls(**values)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import math
 import numbers
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +28,9 @@ __all__ = [
     "SGD", "CrossEntropyLoss", "EpochRecord", "History", "Run", "TrainingDiverged",
     "evaluate_accuracy", "framework_sgd", "sgd", "train_ch3", "train_epochs",
 ]
+
+#: How SGD updates: by hand (the chapter's scratch step) or with the framework's optimizer.
+Updater = Literal["scratch", "framework"]
 
 
 
@@ -48,7 +51,7 @@ class SGD:
     """
 
     lr: float = 0.5
-    impl: Literal["scratch", "framework"] = "scratch"
+    impl: Updater = "scratch"
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
@@ -81,7 +84,7 @@ def framework_sgd(lr: float = 0.5) -> SGD:
     return SGD(lr, "framework")
 
 
-def default_updater(kind: str, backends: Sequence[str]) -> str:
+def default_updater(kind: str, backends: Sequence[str]) -> Updater:
     """The book's pairing: the scratch SGD for the scratch model, the framework's
     optimizer for the concise one, where every backend in ``backends`` has one.
 
@@ -182,7 +185,7 @@ def train_epochs(
     """
     if not runs:
         raise InvalidArgumentError("Expected one or more runs to train. Received: none")
-    num_batches = len(batches) if hasattr(batches, "__len__") else None
+    num_batches = len(batches) if isinstance(batches, Sized) else None
     # One bar for the whole run: a line per epoch on a terminal, one output in a notebook.
     bar = Progress(label, num_batches, enabled=progress)
     try:

@@ -9,12 +9,16 @@ except under CI (``CI=true``), where every selected backend must run.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
 
 import d2ldrop
 from d2ldrop.backends.registry import BACKENDS, canonical_name, install_hint
+from d2ldrop.data import FashionMNIST
 from d2ldrop.errors import BackendNotAvailableError, UnknownBackendError
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -76,6 +80,31 @@ def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     for k in range(10):
         x[labels == k, 2 * k + 3 : 2 * k + 7, :] = 230
     return x, labels
+
+
+def small_data(n_train: int = 320, n_test: int = 128, *,
+               seeds: tuple[int, int] = (1, 2)) -> FashionMNIST:
+    """A small learnable data set of :func:`synthetic` images, in Fashion-MNIST's shape
+    (``seeds``: of the training and the test images)."""
+    train, test = synthetic(n_train, seeds[0]), synthetic(n_test, seeds[1])
+    return FashionMNIST(train[0], train[1], test[0], test[1])
+
+
+def python(*args: str, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None,
+           timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python args...`` in a fresh interpreter (this one's executable), its output
+    captured as text. ``env`` is the child's whole environment (None: this process's)."""
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=timeout)
+
+
+def run_python(code: str, *args: str, env: dict[str, str] | None = None,
+               cwd: str | os.PathLike[str] | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python args... -c code`` (``code`` dedented) in a fresh interpreter; ``env``
+    is merged into this process's environment."""
+    return python(*args, "-c", textwrap.dedent(code), env={**os.environ, **(env or {})},
+                  cwd=cwd, timeout=timeout)
 
 
 def require_updater(backend: str, updater: str) -> None:

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+from support import run_python
 
 import d2ldrop
 from d2ldrop import _backend
@@ -18,16 +19,6 @@ from d2ldrop.errors import BackendNotAvailableError, UnknownBackendError
 # Every framework module d2ldrop could import, from the registry (and flax, JAX's
 # layers), so a new backend is covered without editing this list.
 FRAMEWORKS = tuple(sorted({m for s in SPECS for m in (s.module, *s.tensor_roots)} | {"flax"}))
-
-
-def run_python(code: str, *args: str, env: dict[str, str] | None = None):
-    return subprocess.run(
-        [sys.executable, *args, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-    )
 
 
 def test_default_backend_is_torch():

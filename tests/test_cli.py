@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from support import python
 
 from d2ldrop.cli import main
 
@@ -54,9 +53,6 @@ def test_bad_seed_exits_2(seed, capsys):
 
 
 def test_python_dash_m(backend):
-    result = subprocess.run(
-        [sys.executable, "-m", "d2ldrop", "demo", "--backend", backend],
-        capture_output=True, text=True, timeout=300,
-    )
+    result = python("-m", "d2ldrop", "demo", "--backend", backend)
     assert result.returncode == 0, result.stderr
     assert f"== backend: {backend} ==" in result.stdout

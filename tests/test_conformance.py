@@ -16,12 +16,11 @@ from __future__ import annotations
 import functools
 import json
 import math
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-from support import SELECTED_BACKENDS, require_backend, require_backends
+from support import SELECTED_BACKENDS, require_backend, require_backends, run_python
 
 import d2ldrop
 import d2ldrop.conformance as C
@@ -511,8 +510,9 @@ def test_quirks_modules_import_no_framework() -> None:
         "roots = {registry.BY_NAME[n].module for n in registry.BACKENDS}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in roots))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
     assert out.strip() == "[]"
 
 

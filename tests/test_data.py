@@ -17,7 +17,6 @@ import http.server
 import io
 import os
 import struct
-import subprocess
 import sys
 import threading
 import urllib.error
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import run_python
 
 import d2ldrop
 from d2ldrop import data
@@ -1013,9 +1013,9 @@ def test_import_pulls_no_framework():
         "print(sorted(m for m in ('torch', 'tensorflow', 'mxnet', 'matplotlib', "
         "'urllib.request') if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
+    result = run_python(code, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
     assert out.strip() == "[]"
 
 

@@ -7,13 +7,12 @@ would be displayed; outside a kernel nothing is, and IPython is not imported.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 import pytest
-from support import synthetic
+from support import run_python, synthetic
 
 from d2ldrop.data import Batches
 from d2ldrop.display import InlineFigure, kernel
@@ -208,8 +207,7 @@ def test_plain_python_displays_nothing_and_imports_no_ipython(backend, ipython):
     cannot be imported at all."""
     block = "import json" + ("\nsys.modules['IPython'] = None" if ipython == "blocked" else "")
     code = _PLAIN_RUN.format(block=block, tests=str(ROOT / "tests"), backend=backend)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    proc = run_python(code, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out == {"epochs": 2, "new": [], "notebook": False}
@@ -220,8 +218,7 @@ def test_importing_d2ldrop_imports_neither_ipython_nor_matplotlib():
     code = ("import sys, d2ldrop, d2ldrop.display, d2ldrop.lockstep; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('IPython', 'matplotlib')))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+    proc = run_python(code, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from support import run_python
 
 import d2ldrop
 from d2ldrop import dropout_layer
@@ -84,9 +83,7 @@ def test_validation_survives_python_O(backend):
         "except ValueError as e:\n"
         "    print('ValueError', e)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-O", "-c", code], capture_output=True, text=True, timeout=300
-    )
+    result = run_python(code, "-O")
     assert result.returncode == 0, result.stderr
     assert "ValueError Expected a float between 0 and 1. Received: p=1.5" in result.stdout
 

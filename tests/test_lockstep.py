@@ -16,7 +16,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from support import SELECTED_BACKENDS, require_backend, require_backends, require_updater, synthetic
+from support import (
+    SELECTED_BACKENDS,
+    require_backend,
+    require_backends,
+    require_updater,
+    small_data,
+    synthetic,
+)
 
 from d2ldrop import build_mlp, to_numpy
 from d2ldrop.backends.registry import BACKENDS
@@ -37,12 +44,6 @@ UPDATERS = ("scratch", "framework")
 #: Largest allowed |backend - numpy| of a batch's mean loss, and of a parameter.
 LOSS_TOL = {"float32": 3e-5, "float64": 1e-12}
 PARAM_TOL = {"float32": 1e-5, "float64": 1e-12}
-
-
-def small_data(n_train: int = 320, n_test: int = 128) -> SimpleNamespace:
-    x, y = synthetic(n_train, 1)
-    xt, yt = synthetic(n_test, 2)
-    return SimpleNamespace(train_images=x, train_labels=y, test_images=xt, test_labels=yt)
 
 
 def short_run(backends, kind, updater="scratch", dtype="float32", data=None, **kw):

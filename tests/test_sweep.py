@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from support import IN_CI, SELECTED_BACKENDS, require_backend, synthetic
+from support import IN_CI, SELECTED_BACKENDS, require_backend, small_data
 
 from d2ldrop import experiments
 from d2ldrop.backends import threads
@@ -143,10 +143,9 @@ def test_default_is_this_process_and_jobs_share_the_cores():
 # -- one small experiment, every executor ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def small_data() -> FashionMNIST:
-    train, test = synthetic(2000, seed=1), synthetic(500, seed=2)
-    return FashionMNIST(train[0], train[1], test[0], test[1])
+@pytest.fixture(scope="module", name="small_data")
+def small_data_fixture() -> FashionMNIST:
+    return small_data(2000, 500)
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,19 @@ import sys
 
 import numpy as np
 import pytest
+import support
 from support import synthetic
 
 import d2ldrop
 from d2ldrop import _outdir
 from d2ldrop.cli import main
-from d2ldrop.data import Batches, FashionMNIST
+from d2ldrop.data import Batches
 
 
 @pytest.fixture
 def small_data(monkeypatch):
-    x, y = synthetic(256)
-    xt, yt = synthetic(128, seed=3)
-    monkeypatch.setattr("d2ldrop.data.load_fashion_mnist_arrays",
-                        lambda **kw: FashionMNIST(x, y, xt, yt))
+    data = support.small_data(256, 128, seeds=(0, 3))
+    monkeypatch.setattr("d2ldrop.data.load_fashion_mnist_arrays", lambda **kw: data)
 
 
 def train(backend: str, out, *extra: str) -> int:

@@ -52,7 +52,7 @@ class ScratchNet:
 
     params: list[Any]
     dropout: tuple[float, float]
-    noise: str = "dropout"
+    noise: kernels.Noise = "dropout"
 
 
 class Adapter(abc.ABC):
@@ -184,7 +184,7 @@ class Adapter(abc.ABC):
         sizes: tuple[int, int, int, int],
         dropout: tuple[float, float],
         params: list[np.ndarray] | None,
-        noise: str = "dropout",
+        noise: kernels.Noise = "dropout",
         dtype: str = "float32",
     ) -> Any:
         """A ``kind`` ('scratch' or 'concise') MLP with layer ``sizes`` (in, h1, h2, out).

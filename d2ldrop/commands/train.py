@@ -7,10 +7,14 @@ import math
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from d2ldrop.errors import D2LDropError
 
-MODELS = ("scratch", "concise")
+if TYPE_CHECKING:
+    from d2ldrop.models import Kind
+
+MODELS: tuple[Kind, ...] = ("scratch", "concise")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -88,7 +92,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
-    from d2ldrop import get_adapter
+    from d2ldrop.backends import get_adapter
     from d2ldrop.commands._args import resolve_backends
     from d2ldrop.data import load_fashion_mnist_arrays
 
@@ -117,7 +121,8 @@ RESULT_FILES = ("history-*.json", "history-*.csv", "summary.json", "curves.png")
 RESULT_FILES_LOCKSTEP = ("lockstep*.json", "lockstep*.csv", "lockstep.txt", "lockstep.png")
 
 
-def _train_all(args: argparse.Namespace, backends: list[str], models: list[str], data) -> int:
+def _train_all(args: argparse.Namespace, backends: list[str], models: list[Kind],
+               data) -> int:
     from d2ldrop.training import TrainingDiverged
 
     histories = []
@@ -144,7 +149,7 @@ def _train_all(args: argparse.Namespace, backends: list[str], models: list[str],
     return status
 
 
-def _train_one(args: argparse.Namespace, backend: str, kind: str, data):
+def _train_one(args: argparse.Namespace, backend: str, kind: Kind, data):
     from d2ldrop.data import Batches
     from d2ldrop.models import build_mlp
     from d2ldrop.training import SGD, CrossEntropyLoss, UpdaterWarning, default_updater, train_ch3
@@ -185,7 +190,7 @@ def _train_one(args: argparse.Namespace, backend: str, kind: str, data):
     return history
 
 
-def _run_lockstep(args: argparse.Namespace, backends: list[str], models: list[str],
+def _run_lockstep(args: argparse.Namespace, backends: list[str], models: list[Kind],
                   data) -> int:
     """``--lockstep``: each model trained on every backend at once (see d2ldrop.lockstep)."""
     import secrets
@@ -202,7 +207,7 @@ def _run_lockstep(args: argparse.Namespace, backends: list[str], models: list[st
         echo=None if args.quiet else lambda line: print(line, flush=True),
         warn=lambda message: print(f"d2ldrop train --lockstep: {message}", file=sys.stderr),
     )
-    if outcome.table is not None:
+    if outcome.table is not None and outcome.plot is not None:
         print()
         print(outcome.table)
         print(f"\nwrote {args.out}/ (lockstep-*.json, lockstep-*.csv, lockstep.json, "

@@ -51,8 +51,8 @@ class EdgeCase:
         if self.input == "int":
             return np.arange(1, 65, dtype=self.dtype).reshape(8, 8)
         if self.input == "mixed":
-            a = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -2.0, 0.5, 3.25, -1e-3]
-            return np.array(a, dtype=self.dtype)
+            mixed = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -2.0, 0.5, 3.25, -1e-3]
+            return np.array(mixed, dtype=self.dtype)
         if self.input == "special":
             rows = [np.nan, np.inf, -np.inf, None]
             a = np.empty((4, 64))
@@ -283,7 +283,7 @@ def run_case(
     """Run ``case`` on ``target`` (seeded first if it can be); ``accepts(kind,
     label)`` says whether the outcome is the expected one."""
     x = case.make_input()
-    base = {
+    base: dict[str, Any] = {
         "case": case.id, "title": case.title, "backend": target.backend, "impl": impl,
         "p": case.p, "dtype_in": case.dtype, "expected": expected,
     }

@@ -21,7 +21,7 @@ def check_impl(impl: object) -> str:
         raise InvalidArgumentError(
             f"Expected impl to be one of {', '.join(IMPLS)}. Received: {impl!r}"
         )
-    return impl  # type: ignore[return-value]
+    return impl
 
 
 class _AdapterLayer:

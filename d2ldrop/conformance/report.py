@@ -48,7 +48,7 @@ def cell(check: Check) -> str:
     """One check as a table cell: the bound ratio, or ok / FAIL / -."""
     if check.passed is None:
         return "-"
-    if check.kind == "bound":
+    if check.kind == "bound" and check.ratio is not None:
         if not check.passed and not check.ratio > 1:
             return "FAIL"  # in bound but failed for another reason (dtype, values)
         mark = "" if check.passed else "!"
@@ -142,7 +142,7 @@ def _statistics_table(result: Comparison) -> str:
     rows = []
     for impl in result.impls:
         for name, _ in CHECK_COLUMNS:
-            row = [impl, None]
+            row: list[str] = [impl, name]
             for b in result.backends:
                 mine = [s for s in result.stats if s.backend == b and s.impl == impl]
                 cells = [cell(s.checks[name]) for s in mine]

@@ -172,16 +172,16 @@ def _check(place: Location, *, stop_early: bool) -> tuple[Location, FashionMNIST
             detail = errors[0].removeprefix(f"{path}: ")
             statuses.append(FileStatus(spec.name, path, False, detail))
             problems.append(errors[0])
-    data = None
+    assembled = None
     if not problems:
         try:
-            data = _assemble(arrays, paths)
+            assembled = _assemble(arrays, paths)
         except DataError as err:
             problems.append(str(err))
     location = replace(place, problem="; ".join(problems), files=tuple(statuses))
-    if data is not None:
-        _MEMO[key] = (location.files, data)
-    return location, data
+    if assembled is not None:
+        _MEMO[key] = (location.files, assembled)
+    return location, assembled
 
 
 def inspect_fashion_mnist(data_dir: PathLike | None = None) -> list[Location]:

@@ -121,7 +121,7 @@ class Summary:
         """True when the 95% interval lies entirely on one side of 0."""
         return self.n >= 2 and (self.low > 0.0 or self.high < 0.0)
 
-    def to_dict(self) -> dict[str, float | int | list[float] | None]:
+    def to_dict(self) -> dict[str, float | int | list[float | None] | None]:
         return {"mean": _finite_or_none(self.mean), "sd": _finite_or_none(self.sd),
                 "ci95": _finite_or_none(self.ci95), "n": self.n,
                 "values": [_finite_or_none(v) for v in self.values]}
@@ -131,7 +131,7 @@ def _finite_or_none(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def summarize(values: Sequence[float]) -> Summary:
+def summarize(values: Sequence[float] | np.ndarray) -> Summary:
     """Mean, standard deviation (ddof 1) and 95% t-interval of ``values``."""
     finite = [float(v) for v in values if v is not None and math.isfinite(v)]
     n = len(finite)
@@ -145,7 +145,7 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(mean, sd, half, n, tuple(finite))
 
 
-def paired(a: Sequence[float], b: Sequence[float]) -> Summary:
+def paired(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> Summary:
     """Summary of the per-seed differences a[i] - b[i] (pairs with a NaN are dropped)."""
     if len(a) != len(b):
         raise InvalidArgumentError(
@@ -189,7 +189,7 @@ def welch(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return t, df, t_two_sided_p(t, df)
 
 
-def welch_interval(x: Sequence[float], y: Sequence[float],
+def welch_interval(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
                    level: float = 0.99) -> tuple[float, float, float, float]:
     """mean(x) - mean(y), the ends of its Welch ``level`` interval, and the degrees of freedom.
 

@@ -68,7 +68,7 @@ class _Planned:
     written: bool = False  # the table and figure
 
 
-def plan(items: Sequence[tuple[Experiment, Settings, Path]], data: FashionMNIST,
+def plan(items: Sequence[tuple[Experiment, Settings, str | Path]], data: FashionMNIST,
          threads: int | None = None) -> tuple[list[Task], list[_Planned]]:
     """Tasks for every (experiment, configuration, seed), repeats included, in order."""
     digests: dict[tuple[int | None, int | None], str] = {}

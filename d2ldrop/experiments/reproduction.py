@@ -35,7 +35,7 @@ from d2ldrop.data import Batches, FashionMNIST
 from d2ldrop.experiments.inference import welch_interval
 from d2ldrop.experiments.plan import subset_digest
 from d2ldrop.experiments.spec import Log
-from d2ldrop.models import build_mlp
+from d2ldrop.models import Kind, build_mlp
 from d2ldrop.sweep.driver import Counts, run_tasks
 from d2ldrop.sweep.executors import open_executor
 from d2ldrop.sweep.spec import RunSpec
@@ -49,14 +49,14 @@ from d2ldrop.training import (
     train_ch3,
 )
 
-CHAPTER = {"lr": 0.5, "batch_size": 256, "dropout1": 0.2, "dropout2": 0.5}
+CHAPTER: dict[str, Any] = {"lr": 0.5, "batch_size": 256, "dropout1": 0.2, "dropout2": 0.5}
 BOOK_MAX_TRAIN_LOSS, BOOK_MIN_ACC = 0.5, 0.7
 MIN_MEAN_TEST_ACC = 0.84
 LEVEL = 0.99
 SEEDS = 10
 
 
-def book_spec(backend: str, model: str, seed: int, epochs: int, digest: str) -> RunSpec:
+def book_spec(backend: str, model: Kind, seed: int, epochs: int, digest: str) -> RunSpec:
     """The spec of one book run (the updater as ``d2ldrop train`` chooses it, see
     :func:`d2ldrop.training.default_updater`)."""
     return RunSpec(procedure="book", backend=backend, model=model, seed=seed, epochs=epochs,
@@ -87,7 +87,7 @@ def train_book(spec: RunSpec, data: FashionMNIST) -> dict[str, Any]:
 
 def book_checks(row: dict[str, Any]) -> bool:
     """d2l's train_ch3 assertions on the final epoch."""
-    loss, train, test = (row.get(k) for k in ("train_loss", "train_acc", "test_acc"))
+    loss, train, test = (row.get(k, math.nan) for k in ("train_loss", "train_acc", "test_acc"))
     if any(v is None or not math.isfinite(v) for v in (loss, train, test)) or row.get("error"):
         return False
     return loss < BOOK_MAX_TRAIN_LOSS and train > BOOK_MIN_ACC and test > BOOK_MIN_ACC
@@ -105,7 +105,7 @@ def row_of(record: Record) -> dict[str, Any]:
     return row
 
 
-def run_book(backends: Sequence[str], models: Sequence[str], seeds: Sequence[int],
+def run_book(backends: Sequence[str], models: Sequence[Kind], seeds: Sequence[int],
              epochs: int, *, store: RunStore | str | Path, data: FashionMNIST,
              executor: str | Executor | None = None, jobs: int | None = None,
              address: str | None = None, threads_per_run: int | None = None,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,12 @@ from d2ldrop._validate import check_seed_range
 from d2ldrop.data import FashionMNIST
 from d2ldrop.errors import InvalidArgumentError, NotFoundError
 from d2ldrop.experiments.inference import Summary
+
+if TYPE_CHECKING:
+    from d2ldrop.backends.kernels import Noise
+    from d2ldrop.models import Init, Kind
+    from d2ldrop.training import Updater
+
 
 #: Quick form (tests, CI): data size, epochs and seeds.
 QUICK_TRAIN, QUICK_TEST, QUICK_EPOCHS, QUICK_SEEDS = 3000, 1000, 2, 2
@@ -50,7 +56,7 @@ class Config:
     label: str
     dropout1: float = 0.0
     dropout2: float = 0.0
-    noise: str = "dropout"
+    noise: Noise = "dropout"
     weight_decay: float = 0.0
 
     @property
@@ -74,9 +80,9 @@ class Settings:
     test_size: int | None = None  # None: all 10000
     lr: float = 0.5
     batch_size: int = 256
-    model: str = "scratch"  # the noise variants exist only for the scratch model
-    init: str = "normal"
-    updater: str = "scratch"
+    model: Kind = "scratch"  # the noise variants exist only for the scratch model
+    init: Init = "normal"
+    updater: Updater = "scratch"
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine one run (the seeds list is not one of them)."""

@@ -102,8 +102,8 @@ def csv_table(result: ExperimentResult) -> str:
         head += [f"d_{k}_vs_baseline_mean", f"d_{k}_vs_baseline_ci95"]
     writer.writerow(head)
     for row in result.rows:
-        c = row.config
-        cells = [exp.name, c.label, c.dropout1, c.dropout2, c.noise, c.weight_decay]
+        cfg = row.config
+        cells = [exp.name, cfg.label, cfg.dropout1, cfg.dropout2, cfg.noise, cfg.weight_decay]
         for col in exp.columns:
             s = row.metrics[col.key]
             cells += [_number(s.mean), _number(s.sd), _number(s.ci95), s.n]

@@ -22,7 +22,8 @@ from d2ldrop.lockstep.plot import plot_lockstep
 from d2ldrop.lockstep.report import epoch_line, format_lockstep, lockstep_html
 from d2ldrop.lockstep.result import LockstepResult
 from d2ldrop.lockstep.run import run_lockstep
-from d2ldrop.training import TrainingDiverged
+from d2ldrop.models import Kind
+from d2ldrop.training import TrainingDiverged, Updater
 
 #: What ``config["data"]`` of the saved histories names.
 DATA_NAME = "fashion-mnist"
@@ -65,7 +66,7 @@ def save_lockstep(
 
 
 def run_and_save(
-    kinds: Sequence[str],
+    kinds: Sequence[Kind],
     backends: Sequence[str],
     data: Any,
     out: str | os.PathLike[str],
@@ -75,7 +76,7 @@ def run_and_save(
     batch_size: int = 256,
     dropout: tuple[float, float] = (0.2, 0.5),
     seed: int = 0,
-    updater: str | None = None,
+    updater: Updater | None = None,
     dtype: str = "float64",
     progress: bool | None = None,
     echo: Callable[[str], None] | None = None,

@@ -39,7 +39,7 @@ def epoch_line(result: LockstepMeasures) -> str:
     d, r = result.diffs[-1], result.histories[result.backends[0]].epochs[-1]
     line = (f"lockstep {result.kind} epoch {d.epoch}/{result.config['num_epochs']}: "
             f"loss {r.train_loss:.4f}, test acc {r.test_acc:.4f}")
-    if d.train_loss is not None:
+    if d.train_loss is not None and d.train_acc is not None and d.test_acc is not None:
         line += (f"; largest difference between backends: loss {d.train_loss:.1e}, "
                  f"train acc {100 * d.train_acc:.3f} pp, test acc {100 * d.test_acc:.3f} "
                  f"pp, params {d.params:.1e}")
@@ -51,7 +51,7 @@ def epoch_line(result: LockstepMeasures) -> str:
 def epoch_rows(results: Sequence[LockstepMeasures]) -> list[tuple[str, ...]]:
     """Per model and epoch: the first backend's loss and the largest differences
     (between backends, then to numpy); accuracies in percentage points."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for res in results:
         main = res.histories[res.backends[0]]
         for d, r in zip(res.diffs, main.epochs):
@@ -65,7 +65,7 @@ def epoch_rows(results: Sequence[LockstepMeasures]) -> list[tuple[str, ...]]:
 
 def final_rows(results: Sequence[LockstepMeasures]) -> list[tuple[str, ...]]:
     """Per model and run: its final figures and parameter difference to numpy."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for res in results:
         for run, h in res.histories.items():
             if not h.epochs:

@@ -24,9 +24,9 @@ from d2ldrop.lockstep.masks import draw_masks, mask_generator
 from d2ldrop.lockstep.measures import record_diffs
 from d2ldrop.lockstep.plot import default_title, lockstep_figure
 from d2ldrop.lockstep.result import LockstepResult
-from d2ldrop.models import KINDS, MLP, build_mlp, normal_init
+from d2ldrop.models import KINDS, MLP, Kind, build_mlp, normal_init
 from d2ldrop.reference import ReferenceMLP
-from d2ldrop.training import SGD, Run, accuracy, default_updater, train_epochs
+from d2ldrop.training import SGD, Run, Updater, accuracy, default_updater, train_epochs
 
 #: A lockstep batch as :func:`train_epochs` sees it: ``X`` is every backend's
 #: (images, labels) tensors and the numpy masks, ``y`` the labels in numpy.
@@ -38,7 +38,7 @@ class LockstepError(D2LDropError):
 
 
 def run_lockstep(
-    kind: str,
+    kind: Kind,
     backends: Sequence[str],
     data: Any,
     *,
@@ -47,7 +47,7 @@ def run_lockstep(
     batch_size: int = 256,
     dropout: tuple[float, float] = (0.2, 0.5),
     seed: int = 0,
-    updater: str | None = None,
+    updater: Updater | None = None,
     dtype: str = "float32",
     reference: bool = True,
     reference_dtype: str = "float64",

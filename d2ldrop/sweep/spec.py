@@ -14,11 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from d2ldrop._io import json_safe
+
+if TYPE_CHECKING:
+    from d2ldrop.backends.kernels import Noise
+    from d2ldrop.models import Init, Kind
+    from d2ldrop.training import Updater
+
 
 #: Bumped when what a procedure computes changes meaning: every key changes, so
 #: runs of the older format are neither reused nor overwritten. 3: the jax
@@ -39,15 +45,15 @@ class RunSpec:
     backend: str
     seed: int
     epochs: int
-    model: str = "scratch"
+    model: Kind = "scratch"
     lr: float = 0.5
     batch_size: int = 256
     dropout1: float = 0.0
     dropout2: float = 0.0
-    noise: str = "dropout"
+    noise: Noise = "dropout"
     weight_decay: float = 0.0
-    init: str = "normal"
-    updater: str = "scratch"
+    init: Init = "normal"
+    updater: Updater = "scratch"
     dtype: str = "float32"
     train_size: int | None = None  # None: every training image
     test_size: int | None = None
@@ -105,5 +111,5 @@ def data_digest(*arrays: np.ndarray) -> str:
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape};".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.data.cast("B"))
     return h.hexdigest()[:KEY_DIGITS]

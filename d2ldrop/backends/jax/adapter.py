@@ -372,7 +372,7 @@ class _Structure:
     costs about a second, a new model in every run of an experiment)."""
 
     dropout: tuple[float, float] = (0.0, 0.0)  # the scratch model's (the module has its own)
-    noise: str = "dropout"
+    noise: kernels.Noise = "dropout"
     module: Sequential | None = None  # the concise model's, None for the scratch one
     in_features: int = 0
 

@@ -100,6 +100,7 @@ class _Graph(gluon.HybridBlock):
     def hybrid_forward(self, F: Any, x: Tensor, *args: Tensor, **params: Tensor) -> Any:
         y, masks = (None, args) if self._output == "forward" else (args[0], args[1:])
         net = self._scratch
+        hidden: list[Tensor]
         if net is None:
             logits, hidden = self.net(x), []
         else:

@@ -32,7 +32,7 @@ def import_mxnet() -> ModuleType:
     try:
         import mxnet
     finally:
-        if threads is not None:
+        if gomp is not None and threads is not None:
             gomp.omp_set_num_threads(threads)
     return mxnet
 

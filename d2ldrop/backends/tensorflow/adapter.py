@@ -91,10 +91,10 @@ class Adapter(_Base):
         # is reported by the conformance tables, not papered over here.
         return tf.nn.dropout(x, rate=p)
 
-    def make_dropout_layer(self, p: float) -> keras.layers.Layer:
+    def make_dropout_layer(self, p: float) -> Any:  # a keras.layers.Dropout
         return keras.layers.Dropout(p, seed=self._layer_seed())
 
-    def call_layer(self, layer: keras.layers.Layer, x: Tensor, *, training: bool) -> Tensor:
+    def call_layer(self, layer: Any, x: Tensor, *, training: bool) -> Tensor:
         return layer(x, training=training)
 
     def value_and_grad(
