@@ -441,3 +441,36 @@ def test_the_error_family_keeps_the_builtin_types() -> None:
                          (errors.ConformanceFailure, AssertionError),
                          (errors.UnknownAttributeError, AttributeError)]:
         assert issubclass(cls, errors.D2LDropError) and issubclass(cls, builtin), cls
+
+
+# -- the public API ------------------------------------------------------------------------
+
+REGISTRY_INTERNALS = ("ALIASES", "ENV_VAR", "canonical_name", "get_adapter")
+
+
+def test_the_public_api_is_deliberate() -> None:
+    """``d2ldrop.__all__`` is the chapter's and the CLI user's; the registry's
+    internals are in ``d2ldrop.backends``; every listed name exists, once."""
+    import d2ldrop
+    import d2ldrop.backends
+    import d2ldrop.conformance
+
+    for module in (d2ldrop, d2ldrop.backends, d2ldrop.conformance):
+        names = module.__all__
+        assert len(names) == len(set(names)), f"{module.__name__}.__all__ repeats a name"
+        missing = [n for n in names if not hasattr(module, n)]
+        assert not missing, f"{module.__name__}.__all__ names what it lacks: {missing}"
+    assert not set(REGISTRY_INTERNALS) & set(d2ldrop.__all__)
+    assert set(REGISTRY_INTERNALS) <= set(d2ldrop.backends.__all__)
+    assert d2ldrop.backends.get_adapter is d2ldrop._backend.get_adapter
+    assert {"compare", "dropout_stats", "Target", "compare_target",
+            "conformance_suite"} <= set(d2ldrop.conformance.__all__)
+
+
+def test_the_package_is_typed() -> None:
+    """PEP 561: ``d2ldrop/py.typed`` exists and is package data of the wheel."""
+    assert (PACKAGE / "py.typed").is_file()
+    config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'^\[tool\.setuptools\.package-data\]\n(#.*\n)*d2ldrop = \["py\.typed"\]',
+                     config, re.M)
+    assert re.search(r'^\[tool\.mypy\]\n(.*\n)*?files = \["d2ldrop"\]', config, re.M)

@@ -25,20 +25,57 @@ and :mod:`~d2ldrop.conformance.plugin` (the pytest plugin).
 
 from __future__ import annotations
 
-from d2ldrop.conformance.bounds import Z
-from d2ldrop.conformance.checks import Check
-from d2ldrop.conformance.edges import EdgeOutcome, edge_cases
+from d2ldrop.conformance.bounds import (
+    Z,
+    binomial_interval,
+    dispersion_interval,
+    rtol_of,
+    sample_variance_variance,
+    two_sided_alpha,
+    variance_bound,
+)
+from d2ldrop.conformance.checks import (
+    Check,
+    agreement_check,
+    dispersion_check,
+    fraction_check,
+    gradient_check,
+    lag1_check,
+    mean_check,
+    values_check,
+    variance_check,
+)
+from d2ldrop.conformance.edges import (
+    EDGE_CASE_IDS,
+    EDGE_CASES,
+    SCRATCH_EXPECTED,
+    TARGET_EDGE_CASES,
+    EdgeCase,
+    EdgeOutcome,
+    describe_output,
+    documented_difference,
+    edge_cases,
+    expected_label,
+    run_edge_case,
+)
 from d2ldrop.conformance.gate import Comparison, compare
 from d2ldrop.conformance.impls import IMPLS
-from d2ldrop.conformance.report import render_comparison, render_stats
+from d2ldrop.conformance.report import CHECK_COLUMNS, render_comparison, render_stats
+from d2ldrop.conformance.spec import ERROR, Spec, specified, target_edge_cases
 from d2ldrop.conformance.stats import (
     DEFAULT_PS,
     DEFAULT_SIZE,
+    MIN_EXPECTED,
+    MIN_SIZE,
     STAT_DTYPES,
     DropoutStats,
+    H,
     StatsRun,
+    check_stats_args,
     dropout_stats,
+    grid_shape,
     run_stats,
+    target_stats,
 )
 from d2ldrop.conformance.suite import ConformanceSuite, Item, Verdict, conformance_suite
 from d2ldrop.conformance.target import NUMPY, Target, load_target
@@ -50,7 +87,9 @@ from d2ldrop.errors import ConformanceFailure
 #: ``dropout_stats``, ``edge_cases``, ``run_stats``) or on anyone's dropout
 #: (``Target``, ``compare_target``, ``conformance_suite``), read and print the
 #: results. The bounds, the single checks and the edge-case specification are
-#: in their modules (``conformance.bounds``, ``.checks``, ``.edges``, ``.spec``).
+#: in their modules (``conformance.bounds``, ``.checks``, ``.edges``, ``.spec``); the
+#: names imported above and not listed here stay importable from this package for
+#: the code and tests that already use them, but are not the suite's API.
 __all__ = [
     "DEFAULT_PS", "DEFAULT_SIZE", "IMPLS", "NUMPY", "STAT_DTYPES", "Z",
     "Check", "Comparison", "ConformanceFailure", "ConformanceSuite", "DropoutStats",
