@@ -86,3 +86,23 @@ class ConformanceFailure(D2LDropError, AssertionError):
 class UnknownAttributeError(D2LDropError, AttributeError):
     """A module-level ``__getattr__`` (PEP 562) was asked for a name it does not
     provide; an ``AttributeError``, as ``hasattr`` and ``from ... import`` expect."""
+
+
+def builtin_name(err: BaseException) -> str:
+    """The name of the built-in exception ``err`` stands for: for one of d2ldrop's
+    errors, the built-in it derives from (an :class:`InvalidArgumentError` is a
+    ``"ValueError"``); for any other exception, its own class name.
+
+    Reports that name errors by type (the conformance edge cases: "p=1.5 raises
+    ValueError") use it, so that they read the same on d2ldrop's dropout and on a
+    framework's.
+
+    Example:
+
+        builtin_name(InvalidArgumentError("p"))   # "ValueError"
+    """
+    if isinstance(err, D2LDropError):
+        for cls in type(err).__mro__:
+            if cls.__module__ == "builtins" and cls not in (Exception, BaseException, object):
+                return cls.__name__
+    return type(err).__name__

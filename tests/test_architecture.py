@@ -475,3 +475,15 @@ def test_the_package_is_typed() -> None:
     assert re.search(r'^\[tool\.setuptools\.package-data\]\n(#.*\n)*d2ldrop = \["py\.typed"\]',
                      config, re.M)
     assert re.search(r'^\[tool\.mypy\]\n(.*\n)*?files = \["d2ldrop"\]', config, re.M)
+
+
+def test_a_family_error_is_reported_as_its_builtin() -> None:
+    """Edge-case reports name errors by type: the chapter's dropout raising
+    InvalidArgumentError is the ValueError the specification names."""
+    from d2ldrop import errors
+
+    assert errors.builtin_name(errors.InvalidArgumentError("p")) == "ValueError"
+    assert errors.builtin_name(errors.WrongTensorError("x")) == "TypeError"
+    assert errors.builtin_name(errors.DataPathError("d")) == "ValueError"
+    assert errors.builtin_name(OSError("o")) == "OSError"
+    assert errors.builtin_name(errors.D2LDropError("bare")) == "D2LDropError"

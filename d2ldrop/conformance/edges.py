@@ -22,7 +22,7 @@ from d2ldrop.backends.quirks import quirks_of
 from d2ldrop.conformance.bounds import rtol_of
 from d2ldrop.conformance.impls import check_impl, impl_target
 from d2ldrop.conformance.target import NUMPY, Target
-from d2ldrop.errors import InvalidArgumentError
+from d2ldrop.errors import InvalidArgumentError, builtin_name
 
 _P16 = float(np.nextafter(np.float16(1), np.float16(0)))  # 1 - 2**-11
 _P32 = float(np.nextafter(np.float32(1), np.float32(0)))  # 1 - 2**-24
@@ -295,7 +295,7 @@ def run_case(
         # An asynchronous framework may raise only here, on the copy to numpy.
         y = target.to_numpy(out)
     except Exception as err:  # the point is to report whatever the framework raises
-        label = type(err).__name__
+        label = builtin_name(err)
         return EdgeOutcome(
             **base, kind="error", label=label, message=target_message(target, err),
             as_expected=accepts("error", label),
