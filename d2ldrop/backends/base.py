@@ -85,8 +85,9 @@ class ArrayOps(abc.ABC):
     def relu(self, x: Tensor) -> Tensor: ...
 
     @abc.abstractmethod
-    def uniform_like(self, x: Tensor) -> Tensor:
-        """float32 samples of U[0, 1) with the shape of ``x`` (whatever its dtype)."""
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+        """float32 samples of U[0, 1) with the shape of ``x`` (whatever its dtype), or
+        ``shape`` when given (a structured dropout's mask, broadcast against ``x``)."""
 
     @abc.abstractmethod
     def normal_like(self, x: Tensor) -> Tensor:
@@ -116,6 +117,8 @@ class Adapter(abc.ABC):
     scratch_weights_transposed: bool = False
     #: Eager array primitives, drawing from this adapter's random state.
     ops: ArrayOps
+    #: The floating dtypes the framework has tensors of.
+    float_dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
 
     # -- tensors ---------------------------------------------------------------
     @abc.abstractmethod
@@ -125,8 +128,14 @@ class Adapter(abc.ABC):
     def dtype_name(self, x: Tensor) -> str:
         return self.ops.dtype_name(x)
 
+    def check_dtype(self, dtype: str) -> None:
+        """Raise TypeError, naming the framework's limit, unless it has ``dtype`` tensors."""
+        if dtype not in self.float_dtypes:
+            raise TypeError(f"backend {self.name!r} has no {dtype} tensors "
+                            f"(it has {', '.join(self.float_dtypes)})")
+
     def is_floating(self, x: Tensor) -> bool:
-        return self.dtype_name(x) in FLOAT_DTYPES
+        return self.dtype_name(x) in self.float_dtypes
 
     @abc.abstractmethod
     def to_numpy(self, x: Tensor) -> np.ndarray:

@@ -153,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for name, why in result.skipped.items():
         print(f"skipped {name}: {why}", file=sys.stderr)
+    for name, why in result.unsupported.items():
+        print(f"not run on {name}: {why}", file=sys.stderr)
     if args.json:
         print(to_json(result.to_dict()), end="")
     elif result.results:

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from d2ldrop._dtypes import is_float
 from d2ldrop.conformance.bounds import (
     Z,
     binomial_interval,
     dispersion_interval,
+    mean_bias_bound,
     rtol_of,
     variance_bound,
 )
@@ -90,17 +92,20 @@ def mean_check(x: np.ndarray, y: np.ndarray, p: float, z: float = Z) -> Check:
     y_i = x_i m_i / (1 - p), m_i ~ Bernoulli(1 - p): E[y_i] = x_i and
     Var[y_i] = x_i^2 p / (1 - p) (h^2 p / (1 - p) for a constant input h), so
     Var(mean y) = p / (1 - p) * sum(x_i^2) / n^2 and the bound is z times its
-    square root (CLT).
+    square root (CLT), plus the bias that rounding the kept values in ``x``'s
+    dtype allows (:func:`~d2ldrop.conformance.bounds.mean_bias_bound`).
     """
     x64 = x.astype(np.float64).ravel()
     y64 = y.astype(np.float64).ravel()
     n = x64.size
     sd = math.sqrt(p / (1.0 - p) * float(np.sum(x64 * x64))) / n
     mx = float(x64.mean())
+    bias = mean_bias_bound(float(np.abs(x64).mean()), str(x.dtype))
     return bound_check(
-        "mean", "mean preserved", float(y64.mean()), mx, mx - z * sd, mx + z * sd,
-        "CLT, sd(mean y) = sqrt(p/(1-p) sum x^2) / n",
-        f"sd = {sd:.3g}",
+        "mean", "mean preserved", float(y64.mean()), mx, mx - z * sd - bias,
+        mx + z * sd + bias,
+        "CLT, sd(mean y) = sqrt(p/(1-p) sum x^2) / n; + rounding bias rtol mean|x|",
+        f"sd = {sd:.3g}; rounding bias allowed {bias:.3g}",
     )
 
 
@@ -109,10 +114,12 @@ def variance_check(y: np.ndarray, h: float, p: float, z: float = Z) -> Check:
     y64 = y.astype(np.float64).ravel()
     n = y64.size
     sigma2 = h * h * p / (1.0 - p)
-    b = variance_bound(n, h, p, z)
+    # A kept value within rtol of h/(1-p) scales the variance by at most (1 + rtol)^2.
+    r = rtol_of(str(y.dtype)) if is_float(y.dtype) else 0.0
+    b = variance_bound(n, h, p, z) + sigma2 * (2.0 * r + r * r)
     return bound_check(
         "variance", "variance h^2 p/(1-p)", float(y64.var(ddof=1)), sigma2, sigma2 - b, sigma2 + b,
-        "z sd(s^2) + z^2 sigma^2/n; Var(s^2) = sigma^4/n (1/(pq) - 4 + 2/(n-1))",
+        "z sd(s^2) + z^2 sigma^2/n + rounding; Var(s^2) = sigma^4/n (1/(pq) - 4 + 2/(n-1))",
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from d2ldrop._dtypes import is_float, np_dtype
 from d2ldrop._io import json_safe
 from d2ldrop.backends.quirks import quirks_of
 from d2ldrop.conformance.bounds import rtol_of
@@ -46,22 +47,22 @@ class EdgeCase:
     def make_input(self) -> np.ndarray:
         if self.input == "finite":
             a = 1.0 + (np.arange(self.size) % 7) / 8.0  # exact in float16
-            return a.reshape(-1, 64).astype(self.dtype)
+            return a.reshape(-1, 64).astype(np_dtype(self.dtype))
         if self.input == "int":
-            return np.arange(1, 65, dtype=self.dtype).reshape(8, 8)
+            return np.arange(1, 65, dtype=np_dtype(self.dtype)).reshape(8, 8)
         if self.input == "mixed":
             a = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -2.0, 0.5, 3.25, -1e-3]
-            return np.array(a, dtype=self.dtype)
+            return np.array(a, dtype=np_dtype(self.dtype))
         if self.input == "special":
             rows = [np.nan, np.inf, -np.inf, None]
             a = np.empty((4, 64))
             for i, v in enumerate(rows):
                 a[i] = (1.0 + (np.arange(64) % 7) / 8.0) if v is None else v
-            return a.astype(self.dtype)
+            return a.astype(np_dtype(self.dtype))
         if self.input == "empty":
-            return np.zeros((0, 3), dtype=self.dtype)
+            return np.zeros((0, 3), dtype=np_dtype(self.dtype))
         if self.input == "scalar":
-            return np.array(1.5, dtype=self.dtype)
+            return np.array(1.5, dtype=np_dtype(self.dtype))
         raise ValueError(f"unknown edge-case input {self.input!r}")
 
 
@@ -86,13 +87,21 @@ EDGE_CASES: tuple[EdgeCase, ...] = (
     EdgeCase("nonfinite", "p = 0.5, x has NaN and +-inf", 0.5, input="special"),
 )
 EDGE_CASE_IDS: tuple[str, ...] = tuple(c.id for c in EDGE_CASES)
-#: The edge cases a target (anyone's dropout) is held to: :data:`EDGE_CASES` and
-#: p = 0 on a large input, which sees a dropout that keeps where u > p drop
-#: where u == 0 when its uniforms are coarse (``d2ldrop compare`` without a
+#: p = 0 on 2^20 elements in each dtype: a dropout that keeps where u > p drops
+#: where u == 0, which coarse (low-precision) uniforms hit about n / 2^8 times.
+P0_LARGE: tuple[EdgeCase, ...] = (
+    EdgeCase("p=0,large", "p = 0, 2^20 finite float32 x", 0.0, size=2**20),
+    EdgeCase("p=0,large,f16", "p = 0, 2^20 finite float16 x", 0.0, "float16", size=2**20),
+    EdgeCase("p=0,large,bf16", "p = 0, 2^20 finite bfloat16 x", 0.0, "bfloat16", size=2**20),
+    EdgeCase("p=0,large,f64", "p = 0, 2^20 finite float64 x", 0.0, "float64", size=2**20),
+)
+#: The edge cases a target (anyone's dropout) is held to: :data:`EDGE_CASES`,
+#: bfloat16 at p = 0.1 and :data:`P0_LARGE` (``d2ldrop compare`` without a
 #: target keeps its 16 cases).
 TARGET_EDGE_CASES: tuple[EdgeCase, ...] = (
     *EDGE_CASES,
-    EdgeCase("p=0,large", "p = 0, 2^18 finite x", 0.0, size=2**18),
+    EdgeCase("bfloat16", "bfloat16 x, p = 0.1", 0.1, "bfloat16"),
+    *P0_LARGE,
 )
 
 _DROPOUT = "0 or x/(1-p)"
@@ -104,6 +113,10 @@ _NONFINITE = "x: 0 or x/(1-p); nan: nan; +inf: +inf or nan; -inf: -inf or nan"
 SCRATCH_EXPECTED: dict[str, str] = {
     "p=0": "identity",
     "p=0,large": "identity",
+    "p=0,large,f16": "identity",
+    "p=0,large,bf16": "identity",
+    "p=0,large,f64": "identity",
+    "bfloat16": _DROPOUT,
     "p=1": "zeros",
     "p=1,nonfinite": "zeros",
     "p=1-2^-11,f16": _DROPOUT,
@@ -167,7 +180,7 @@ def describe_output(x: np.ndarray, y: np.ndarray, p: float, merge_dropout: bool 
     if np.all(np.isnan(yf)):
         return "all NaN" + suffix
 
-    out_dtype = y.dtype if np.issubdtype(y.dtype, np.floating) else np.dtype(np.float64)
+    out_dtype = y.dtype if is_float(y.dtype) else np.dtype(np.float64)
     tol = rtol_of(str(out_dtype))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         want = xf / (1.0 - p) if p < 1 else np.full_like(xf, np.nan)
@@ -303,7 +316,7 @@ def run_case(
     detail = []
     if out is t:
         detail.append("returns its input object")
-    if y.size and case.input == "finite" and np.issubdtype(y.dtype, np.floating):
+    if y.size and case.input == "finite" and is_float(y.dtype):
         nan = int(np.count_nonzero(np.isnan(y)))
         detail.append(f"{int(np.count_nonzero((y != 0) & ~np.isnan(y)))} of {y.size} nonzero")
         if nan:

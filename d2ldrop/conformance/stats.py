@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from d2ldrop._backend import get_adapter
+from d2ldrop._dtypes import FLOAT_DTYPES, np_dtype
 from d2ldrop._io import json_safe
 from d2ldrop._validate import SEED_LIMIT, check_probability, check_seed
 from d2ldrop.conformance.bounds import Z, two_sided_alpha
@@ -47,7 +49,7 @@ H = 1.5
 MIN_SIZE = 256
 #: The normal approximations need this many expected drops and keeps at least.
 MIN_EXPECTED = 100
-STAT_DTYPES = ("float16", "float32", "float64")
+STAT_DTYPES = FLOAT_DTYPES
 
 
 def grid_shape(size: int) -> tuple[int, int]:
@@ -142,8 +144,10 @@ def dropout_stats(
     """
     impl = check_impl(impl)
     p = check_stats_args(p, size, seed, dtype, z)
-    return measure(impl_target(backend, impl), impl, p, size=int(size), seed=int(seed),
-                   dtype=dtype, z=float(z))
+    target = impl_target(backend, impl)
+    if dtype not in target.dtypes:
+        get_adapter(target.backend).check_dtype(dtype)
+    return measure(target, impl, p, size=int(size), seed=int(seed), dtype=dtype, z=float(z))
 
 
 def target_stats(
@@ -202,8 +206,8 @@ def measure(
     n = shape[0] * shape[1]
     rng = np.random.default_rng(seed)
     # Positive, so that the mean check has power against a wrong scale.
-    x_var = rng.uniform(0.5, 1.5, shape).astype(dtype)
-    x_const = np.full(shape, H, dtype=dtype)
+    x_var = rng.uniform(0.5, 1.5, shape).astype(np_dtype(dtype))
+    x_const = np.full(shape, H, dtype=np_dtype(dtype))
 
     def call(x: np.ndarray) -> np.ndarray:
         return _read(target, target.dropout(target.from_numpy(x), p), x)
@@ -351,6 +355,8 @@ class StatsRun:
     results: list[DropoutStats]
     #: Backends that could not be loaded: name -> why.
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Backends whose framework has no tensors of the dtype: name -> why (not a failure).
+    unsupported: dict[str, str] = field(default_factory=dict)
 
     @property
     def alpha(self) -> float:
@@ -365,6 +371,7 @@ class StatsRun:
         """Plain, strict-JSON data (NaN and infinities as None)."""
         return json_safe({
             "z": self.z, "alpha": self.alpha, "passed": self.passed, "skipped": self.skipped,
+            "unsupported": self.unsupported,
             "results": [r.to_dict() for r in self.results],
         })
 
@@ -381,11 +388,17 @@ def run_stats(
 ) -> StatsRun:
     """:func:`dropout_stats` for every backend x implementation x p, in that order.
 
-    A backend whose framework does not load is recorded in ``skipped``, not raised.
+    A backend whose framework does not load is recorded in ``skipped``, not raised;
+    one whose framework has no ``dtype`` tensors in ``unsupported``.
     """
     run = StatsRun(z=z, results=[])
     for name in backends:
         try:
+            try:
+                get_adapter(name).check_dtype(dtype)
+            except TypeError as err:
+                run.unsupported[name] = str(err)
+                continue
             for impl in impls:
                 for p in ps:
                     run.results.append(

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from d2ldrop._backend import get_adapter
+from d2ldrop._dtypes import FLOAT_DTYPES
 from d2ldrop.backends.registry import BACKENDS, canonical_name
 from d2ldrop.errors import UnknownBackendError, UsageError
 from d2ldrop.ops import seed as seed_backend
@@ -33,7 +34,9 @@ NUMPY = "numpy"
 #: for a dropout that refuses p = 1 with an error.
 P_RANGES: tuple[str, ...] = ("[0, 1]", "[0, 1)")
 #: The input dtypes a target may declare (the statistics' dtypes).
-TARGET_DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
+TARGET_DTYPES: tuple[str, ...] = FLOAT_DTYPES
+#: The dtypes of a target that declares none: bfloat16 must be declared.
+DEFAULT_DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
 
 
 def target_backends() -> tuple[str, ...]:
@@ -62,7 +65,9 @@ class Target:
     * ``backend``: whose tensors ``dropout`` takes ("numpy" for numpy arrays);
     * ``layer``: a factory ``layer(p)`` of an object called as
       ``obj(x, training=True|False)`` (the layer checks are n/a without one);
-    * ``dtypes``: the float dtypes it supports; edge cases in others are n/a;
+    * ``dtypes``: the float dtypes it supports, among float16, bfloat16 (given
+      as ``ml_dtypes.bfloat16`` arrays to a numpy target), float32 and float64;
+      by default all but bfloat16; edge cases in others are n/a;
     * ``gradient``: None (the default) differentiates ``dropout`` with the
       backend's autograd (n/a for numpy); False: n/a; or a callable
       ``gradient(x, p) -> (y, dy)``: one call's output and d sum(y) / dx;
@@ -80,7 +85,7 @@ class Target:
     backend: str = NUMPY
     name: str = ""
     layer: Callable[[float], Any] | None = None
-    dtypes: tuple[str, ...] = TARGET_DTYPES
+    dtypes: tuple[str, ...] = DEFAULT_DTYPES
     gradient: bool | Callable[[Any, float], tuple[Any, Any]] | None = None
     seed: bool | Callable[[int], None] = True
     p_range: str = "[0, 1]"

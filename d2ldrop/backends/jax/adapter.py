@@ -92,8 +92,9 @@ class Ops(ArrayOps):
     def relu(self, x: Tensor) -> Tensor:
         return jax.nn.relu(x)
 
-    def uniform_like(self, x: Tensor) -> Tensor:
-        return jax.random.uniform(self._next_key(), jnp.shape(x), dtype=jnp.float32)
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+        size = jnp.shape(x) if shape is None else shape
+        return jax.random.uniform(self._next_key(), size, dtype=jnp.float32)
 
     def normal_like(self, x: Tensor) -> Tensor:
         return jax.random.normal(self._next_key(), jnp.shape(x), dtype=x.dtype)

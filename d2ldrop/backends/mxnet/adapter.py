@@ -66,6 +66,13 @@ def _correct(logits: Tensor, y: Tensor) -> Tensor:
     return hits.astype("float64").sum()
 
 
+#: Measured on MXNet 1.9.1: mx.np.array(a) raises KeyError for an ml_dtypes
+#: bfloat16 array, and astype("bfloat16") "data type 'bfloat16' not understood".
+NO_BFLOAT16 = (
+    "MXNet 1.9.1 has no bfloat16 tensors (its numpy interface knows float16, float32 "
+    "and float64): use float16 or float32 on this backend"
+)
+
 class _Graph(gluon.HybridBlock):
     """A model's forward pass, with its loss or correct count, as one cached graph.
 
@@ -161,8 +168,9 @@ class Ops(ArrayOps):
     def relu(self, x: Tensor) -> Tensor:
         return npx.relu(x)
 
-    def uniform_like(self, x: Tensor) -> Tensor:
-        return mx.np.random.uniform(0.0, 1.0, size=x.shape, dtype="float32", ctx=x.ctx)
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+        size = x.shape if shape is None else shape
+        return mx.np.random.uniform(0.0, 1.0, size=size, dtype="float32", ctx=x.ctx)
 
     def normal_like(self, x: Tensor) -> Tensor:
         return mx.np.random.normal(0.0, 1.0, size=x.shape, dtype=x.dtype, ctx=x.ctx)
@@ -199,8 +207,9 @@ class _GraphOps(Ops):
     def zeros_like(self, x: Tensor) -> Tensor:
         return self._F.np.zeros_like(x)
 
-    def uniform_like(self, x: Tensor) -> Tensor:
-        return self._F.np.random.uniform(0.0, 1.0, size=self.shape(x), dtype="float32")
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+        size = self.shape(x) if shape is None else shape
+        return self._F.np.random.uniform(0.0, 1.0, size=size, dtype="float32")
 
     def normal_like(self, x: Tensor) -> Tensor:
         return self._F.np.random.normal(0.0, 1.0, size=self.shape(x), dtype=self._dtype_name)
@@ -211,6 +220,7 @@ class Adapter(_Base):
     channels_last = False
     label_dtype = "int32"
     scratch_weights_transposed = True  # FullyConnected's (out, in)
+    float_dtypes = ("float16", "float32", "float64")  # NO_BFLOAT16
     ops = Ops()
 
     def is_tensor(self, x: object) -> bool:
@@ -220,7 +230,14 @@ class Adapter(_Base):
         return x.asnumpy().copy()
 
     def from_numpy(self, a: np.ndarray) -> Tensor:
+        if a.dtype.name == "bfloat16":
+            self.check_dtype("bfloat16")
         return mx.np.array(a, dtype=a.dtype)
+
+    def check_dtype(self, dtype: str) -> None:
+        if dtype == "bfloat16":
+            raise TypeError(NO_BFLOAT16)
+        super().check_dtype(dtype)
 
     def take(self, data: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
         i = mx.np.array(index, dtype=index.dtype)

@@ -39,9 +39,10 @@ class Ops(ArrayOps):
     def relu(self, x: Tensor) -> Tensor:
         return tf.nn.relu(x)
 
-    def uniform_like(self, x: Tensor) -> Tensor:
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
         # tf.shape, not x.shape: inside a tf.function the batch size is unknown.
-        return tf.random.uniform(tf.shape(x), 0.0, 1.0, dtype=tf.float32)
+        size = tf.shape(x) if shape is None else shape
+        return tf.random.uniform(size, 0.0, 1.0, dtype=tf.float32)
 
     def normal_like(self, x: Tensor) -> Tensor:
         return tf.random.normal(tf.shape(x), dtype=x.dtype)

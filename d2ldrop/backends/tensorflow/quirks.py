@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from d2ldrop._dtypes import np_dtype
 from d2ldrop.backends.quirks import Quirks
 
 _KERAS_DTYPE = (
@@ -20,11 +21,16 @@ def drop_probability(p: float, dtype: str) -> float:
 
     It draws uniforms in the input's dtype and keeps u >= rate. Float16 uniforms
     lie on the grid k/1024 (k = 0..1023) and the rate is rounded to float16, so
-    it drops with probability ceil(1024 float16(p)) / 1024; in float32 and
-    float64 the grid is fine enough that the rate is p.
+    it drops with probability ceil(1024 float16(p)) / 1024; bfloat16 uniforms
+    (7 fraction bits) lie on k/128 and the rate is rounded to bfloat16:
+    ceil(128 bfloat16(p)) / 128 (p = 0.001 drops 1/128 = 0.78%, p = 0.3 drops
+    39/128 = 0.3047). In float32 and float64 the grid is fine enough that the
+    rate is p.
     """
     if dtype == "float16":
         return math.ceil(1024 * float(np.float16(p))) / 1024
+    if dtype == "bfloat16":
+        return math.ceil(128 * float(np.asarray(p).astype(np_dtype("bfloat16")))) / 128
     return p
 
 
@@ -60,6 +66,17 @@ QUIRKS = Quirks(
                 "so it drops with probability ceil(1024 float16(p)) / 1024, not p: the bias "
                 "is up to 2^-10 (p = 0.001 drops 0.2%); mean, variance, agreement and "
                 "rows/columns follow it"
+            ),
+            "layer_eval": _KERAS_DTYPE,
+            "layer_train": _KERAS_DTYPE,
+        },
+        "bfloat16": {
+            "fraction": (
+                "tf.nn.dropout draws bfloat16 uniforms, whose 7 fraction bits put them on the "
+                "grid k/128, and keeps u >= rate (rate rounded to bfloat16): it drops with "
+                "probability ceil(128 bfloat16(p)) / 128, not p (p = 0.001 drops 0.78%, "
+                "p = 0.01 1.56%, p = 0.3 30.47%); mean, variance, agreement, rows/columns "
+                "and lag-1 follow it"
             ),
             "layer_eval": _KERAS_DTYPE,
             "layer_train": _KERAS_DTYPE,
