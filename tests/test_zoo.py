@@ -6,6 +6,7 @@ that shows it; the correct targets pass the same runs.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -18,6 +19,9 @@ SIZE = 2**16
 #: "owner/repository #number", as the docstrings cite upstream reports.
 CITATION = re.compile(r"\b[\w.-]+/[\w.-]+ #\d+\b")
 CORRECT = ("targets.correct:dropout", "targets.correct:target", "targets.shipped:correct")
+#: Controls declaring what part A's capabilities check: they must pass.
+CONTROLS = {"targets.shipped:channel_dropout": "broadcast_axes",
+            "targets.shipped:downscale_declared": "convention"}
 
 
 def _failed(suite: C.ConformanceSuite) -> set[str]:
@@ -25,8 +29,9 @@ def _failed(suite: C.ConformanceSuite) -> set[str]:
 
 
 def _require(needs: str) -> None:
-    if needs and needs not in target_module.TARGET_DTYPES:
-        pytest.skip(f"the suite has no {needs!r} dtype for targets here")
+    capabilities = {f.name for f in dataclasses.fields(C.Target)}
+    if needs and needs not in target_module.TARGET_DTYPES and needs not in capabilities:
+        pytest.skip(f"this d2ldrop's suite has no {needs!r} for targets")
 
 
 def _docs(obj: object) -> list[str]:
@@ -45,6 +50,7 @@ def test_the_zoo_has_at_least_twelve_shipped_bugs() -> None:
 
 @pytest.mark.parametrize("name", sorted(shipped.SHIPPED))
 def test_each_shipped_bug_cites_its_upstream_report(name: str) -> None:
+    _require(shipped.SHIPPED[name].needs)
     docs = _docs(getattr(shipped, name))
     assert any(CITATION.search(d) for d in docs), f"{name}: no owner/repo #N in {docs}"
 
@@ -77,3 +83,9 @@ def test_the_correct_targets_pass_the_same_runs(ref: str, dtype: str, ps: tuple,
         pytest.skip(f"{ref} does not declare {dtype}")
     suite = C.conformance_suite(ref, ps=ps, size=SIZE, dtype=dtype)
     assert _failed(suite) == set()
+
+
+@pytest.mark.parametrize("ref, needs", sorted(CONTROLS.items()))
+def test_the_declared_controls_pass(ref: str, needs: str) -> None:
+    _require(needs)
+    assert _failed(C.conformance_suite(ref, size=SIZE)) == set()

@@ -15,7 +15,7 @@ at the precision where it shipped.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -229,6 +229,13 @@ def downscale_as_upscale(x: np.ndarray, p: float, *, training: bool = True) -> n
     return np.where(np.random.random_sample(x.shape) >= p, x, _zero(x))
 
 
+#: The same dropout declared as what it is: the control, which must pass.
+downscale_declared = Target(
+    downscale_as_upscale, backend="numpy", name="targets.shipped:downscale_declared",
+    convention="downscale",
+) if "convention" in {f.name for f in fields(Target)} else None
+
+
 def rate_one_gives_nan(x: np.ndarray, p: float, *, training: bool = True) -> np.ndarray:
     """No p = 1 guard: ``x * mask / (1 - p)`` is 0 / 0 = NaN everywhere at p = 1.
 
@@ -241,6 +248,67 @@ def rate_one_gives_nan(x: np.ndarray, p: float, *, training: bool = True) -> np.
     keep = (np.random.random_sample(x.shape) >= p).astype(x.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
         return x * keep / x.dtype.type(1 - p)
+
+
+def _structured(x: np.ndarray, p: float, training: bool, mask_shape) -> np.ndarray:
+    early = _guarded(x, p, training)
+    if early is not None:
+        return early
+    keep = np.random.random_sample(mask_shape(x.shape)) >= p
+    return np.where(keep, x * _scale(x, p), _zero(x))
+
+
+def _channels(x: np.ndarray, p: float, *, training: bool = True) -> np.ndarray:
+    return _structured(x, p, training, lambda s: s[:2] + (1,) * (len(s) - 2))
+
+
+#: The control: channel dropout of (N, C, L), one mask value per sample and channel.
+channel_dropout = Target(
+    _channels, backend="numpy", name="targets.shipped:channel_dropout",
+    broadcast_axes=(2,), ndim=3,
+) if "broadcast_axes" in {f.name for f in fields(Target)} else None
+
+
+def _dropout2d_on_3d(x: np.ndarray, p: float, *, training: bool = True) -> np.ndarray:
+    """Channel dropout of (N, C, L) inputs that reads them as one unbatched (C, H, W)
+    image: one mask value per *first* axis, shared along the other two, so whole
+    samples are dropped instead of channels.
+
+    pytorch/pytorch #69801 ("Dropout2d doesn't drop channels for (C, H, W)") led to
+    pytorch/pytorch #69885, which made Dropout2d read 3-D input as (C, H, W) and
+    silently changed what it drops for (N, C, L) users (pytorch/pytorch #77081, "Did
+    Dropout2d change for Pytorch 1.11?"; reverted with a warning in
+    pytorch/pytorch #79549).
+    """
+    return _structured(x, p, training, lambda s: (s[0],) + (1,) * (len(s) - 1)
+                       if len(s) > 2 else s)
+
+
+#: Declared as channel dropout of (N, C, L) (a mask value per sample and channel,
+#: shared along L); the mask is shared along C too, so the units are not independent.
+dropout2d_on_3d_input = Target(
+    _dropout2d_on_3d, backend="numpy", name="targets.shipped:dropout2d_on_3d_input",
+    broadcast_axes=(2,), ndim=3,
+) if "broadcast_axes" in {f.name for f in fields(Target)} else None
+
+
+def _channels_first(x: np.ndarray, p: float, *, training: bool = True) -> np.ndarray:
+    """SpatialDropout1D of channels-last (N, L, C) inputs that shares its mask along the
+    last axis, as if the input were channels-first (N, C, L): it drops time steps,
+    not channels.
+
+    keras-team/keras #18802 ("Support channels_first in SpatialDropout": the layers
+    assumed one layout); keras-team/keras #9841 ("The noise_shape param in Dropout is
+    strange": which axes share the mask is easy to get backwards).
+    """
+    return _structured(x, p, training, lambda s: s[:-1] + (1,) if len(s) > 2 else s)
+
+
+#: Declared as Keras' SpatialDropout1D on (N, L, C): shared along L (axis 1).
+spatial_dropout_channels_first = Target(
+    _channels_first, backend="numpy", name="targets.shipped:spatial_dropout_channels_first",
+    broadcast_axes=(1,), ndim=3,
+) if "broadcast_axes" in {f.name for f in fields(Target)} else None
 
 
 # -- p validation ---------------------------------------------------------------------------
@@ -397,7 +465,8 @@ class Shipped:
     fails: frozenset[str]
     dtype: str = "float32"
     ps: tuple[float, ...] = (0.1, 0.5, 0.9)
-    #: A capability of the suite the run needs ("bfloat16"), else "".
+    #: What the run needs of this d2ldrop's suite: a dtype ("bfloat16") or a Target
+    #: capability ("broadcast_axes"), else "".
     needs: str = ""
 
 
@@ -444,6 +513,17 @@ SHIPPED: dict[str, Shipped] = {
     "seed_read_at_trace": Shipped(frozenset(_at("seed_same"))),
     "key_frozen_at_trace": Shipped(frozenset(_at("agreement seed_different"))),
     "seed_by_address": Shipped(frozenset(_at("seed_same"))),
+    # Whole samples dropped where channels were declared: the units (sample,
+    # channel) are not independent, so every statistic of them fails.
+    "dropout2d_on_3d_input": Shipped(frozenset(
+        _at("fraction mean variance rows columns lag1") - {"mean[p=0.1]"}
+        | {"edge[nonfinite]"}), needs="broadcast_axes"),
+    # Shared along the wrong axis: the structure check names it.
+    "spatial_dropout_channels_first": Shipped(frozenset(
+        _at("structure rows lag1 agreement")
+        | {"fraction[p=0.1]", "fraction[p=0.5]", "mean[p=0.1]", "mean[p=0.9]",
+           "variance[p=0.1]", "variance[p=0.5]", "columns[p=0.5]", "columns[p=0.9]"}),
+        needs="broadcast_axes"),
     # Everything dropped: every statistic of the mask fails, and every edge case
     # that expects some kept values.
     "bernoulli_of_int": Shipped(frozenset(
