@@ -101,6 +101,13 @@ def render_page(docs: list[dict], root: Path) -> str:
                 at = f" (also at p = {', '.join(ps[1:])})" if len(ps) > 1 else ""
                 lines.append(f"- {r['dtype']} `{item}`: {_md(message)}{at}{tag}")
         lines.append("")
+    bugs = [f for f in FINDINGS if f.kind == "bug" and f.id in used]
+    summary = ["## Bugs found", ""] + [
+        f"- **{f.title}**: " + ", ".join(dict.fromkeys(
+            w.split("`")[1] for w in used[f.id])) + f" ([reproducer](#{f.id}))"
+        for f in bugs] + ([""] if bugs else ["None.", ""])
+    at = lines.index("## Departures, with the observation")
+    lines[at:at] = summary
     lines += ["## Findings", "",
               "What the departures are. A **bug** is said plainly, with a reproducer; a "
               "**difference** is a documented choice of the library; a **limit** is the "
