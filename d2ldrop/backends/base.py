@@ -174,6 +174,17 @@ class Adapter(abc.ABC):
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         """The framework's own functional dropout, in training mode, 0 <= p <= 1."""
 
+    #: The framework's structured dropouts, by the names of its quirks' ``structured``:
+    #: name -> fn(adapter, x, p), in training mode.
+    structured_dropouts: dict[str, Callable[..., Tensor]] = {}
+
+    def structured_dropout(self, name: str, x: Tensor, p: float) -> Tensor:
+        """The framework's structured dropout ``name`` on ``x``, in training mode."""
+        fn = self.structured_dropouts.get(name)
+        if fn is None:
+            raise KeyError(f"backend {self.name!r} has no structured dropout {name!r}")
+        return fn(self, x, p)
+
     @abc.abstractmethod
     def make_dropout_layer(self, p: float) -> Any:
         """The framework's own dropout layer (nn.Dropout, keras Dropout, gluon Dropout)."""

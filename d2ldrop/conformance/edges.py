@@ -150,7 +150,8 @@ def expected_label(backend: str, impl: str, case: str) -> str:
 _ORDER = ("0", "x", "x/(1-p)", "+inf", "-inf", "nan", "other")
 
 
-def describe_output(x: np.ndarray, y: np.ndarray, p: float, merge_dropout: bool = False) -> str:
+def describe_output(x: np.ndarray, y: np.ndarray, p: float, merge_dropout: bool = False,
+                    downscale: bool = False) -> str:
     """A deterministic label of what dropout made of ``x``.
 
     Whole-array labels: "identity" (bitwise, NaN and signed zeros included),
@@ -159,7 +160,9 @@ def describe_output(x: np.ndarray, y: np.ndarray, p: float, merge_dropout: bool 
     ulps), "~x/(1-p)" (within 1e-2, with the largest relative error appended),
     "x" (unscaled), "+inf", "-inf", "nan" or "other". Classes are omitted when
     the input has only finite values; dtype and shape changes are appended.
+    ``downscale``: a kept value is x itself (what ``merge_dropout`` merges with 0).
     """
+    kept = "x" if downscale else "x/(1-p)"
     suffix = ""
     if y.shape != x.shape:
         suffix += f" [shape {x.shape} -> {y.shape}]"
@@ -215,8 +218,8 @@ def describe_output(x: np.ndarray, y: np.ndarray, p: float, merge_dropout: bool 
         approximate = "~x/(1-p)" in cats
         if approximate:  # some kept values are off by more than rounding
             cats = (cats - {"~x/(1-p)"}) | {"x/(1-p)"}
-        if merge_dropout and cats <= {"0", "x/(1-p)"}:
-            cats = {"0", "x/(1-p)"}
+        if merge_dropout and cats <= {"0", kept}:
+            cats = {"0", kept}
         text = " or ".join(c for c in _ORDER if c in cats)
         return text + (f" [rel. err. {worst:.0e}]" if approximate else "")
 
@@ -288,13 +291,30 @@ def run_edge_case(backend: str | None, impl: str, case: EdgeCase, *, seed: int =
                     accepts=lambda kind, label: label == expected)
 
 
+def with_ndim(x: np.ndarray, ndim: int | None) -> np.ndarray:
+    """``x`` with ``ndim`` dimensions, for a target that declares its inputs' rank.
+
+    A 2-D input of 64 = 2^6 columns has them split as evenly as powers of two
+    allow ((N, 8, 8) for 3 dimensions); any other input gets trailing axes of
+    length 1. None: ``x`` as it is.
+    """
+    if ndim is None or x.ndim >= ndim:
+        return x
+    if x.ndim == 2 and x.shape[1] == 64:
+        k = ndim - 1
+        bits = [6 // k + (1 if i < 6 % k else 0) for i in range(k)]
+        return x.reshape(x.shape[0], *(2**b for b in bits))
+    return x.reshape(x.shape + (1,) * (ndim - x.ndim))
+
+
 def run_case(
     target: Target, case: EdgeCase, *, impl: str, expected: str,
     accepts: Callable[[str, str], bool], seed: int = 0,
 ) -> EdgeOutcome:
     """Run ``case`` on ``target`` (seeded first if it can be); ``accepts(kind,
-    label)`` says whether the outcome is the expected one."""
-    x = case.make_input()
+    label)`` says whether the outcome is the expected one. A target that declares
+    ``ndim`` gets the input with that many dimensions (:func:`with_ndim`)."""
+    x = with_ndim(case.make_input(), target.ndim)
     base = {
         "case": case.id, "title": case.title, "backend": target.backend, "impl": impl,
         "p": case.p, "dtype_in": case.dtype, "expected": expected,
@@ -312,7 +332,7 @@ def run_case(
             **base, kind="error", label=label, message=target_message(target, err),
             as_expected=accepts("error", label),
         )
-    label = describe_output(x, y, case.p, case.merge_dropout)
+    label = describe_output(x, y, case.p, case.merge_dropout, target.downscale)
     detail = []
     if out is t:
         detail.append("returns its input object")

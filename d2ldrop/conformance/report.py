@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Sequence
 
@@ -60,8 +61,11 @@ def header_line(n: int, shape: Sequence[int], dtype: str, seed: int, z: float,
                 checks: int) -> str:
     """The paragraph above the ``stats`` table: the draw and the false-alarm rates."""
     alpha = two_sided_alpha(z)
+    dims = " x ".join(map(str, shape))
+    # A structured dropout's n counts its units (one mask value each), not elements.
+    what = "elements per draw" if math.prod(shape) == n else "units (mask values) per draw"
     return textwrap.fill(
-        f"n = {n} elements per draw ({shape[0]} x {shape[1]}), {dtype}, constant input "
+        f"n = {n} {what} ({dims}), {dtype}, constant input "
         f"h = {H:g}, seed {seed}. Every bound is two-sided at z = {z:g}: false-alarm rate "
         f"{alpha:.2g} per check; {checks} bounded checks here, family-wise <= "
         f"{min(1.0, checks * alpha):.2g} (Bonferroni).",

@@ -250,6 +250,11 @@ class Adapter(_Base):
         # mode="always" drops whatever autograd's global training flag says.
         return npx.dropout(x, p=p, mode="always")
 
+    structured_dropouts = {
+        "npx.dropout(axes=(2,))": lambda self, x, p: npx.dropout(x, p=p, axes=(2,),
+                                                                 mode="always"),
+    }
+
     def make_dropout_layer(self, p: float) -> gluon.nn.Dropout:
         return gluon.nn.Dropout(p)
 

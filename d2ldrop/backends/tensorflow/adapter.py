@@ -92,6 +92,13 @@ class Adapter(_Base):
         # is reported by the conformance tables, not papered over here.
         return tf.nn.dropout(x, rate=p)
 
+    structured_dropouts = {
+        "SpatialDropout1D": lambda self, x, p: keras.layers.SpatialDropout1D(
+            p, seed=self._layer_seed())(x, training=True),
+        "tf.nn.dropout(noise_shape)": lambda self, x, p: tf.nn.dropout(
+            x, rate=p, noise_shape=[x.shape[0], 1, x.shape[2]]),
+    }
+
     def make_dropout_layer(self, p: float) -> keras.layers.Layer:
         return keras.layers.Dropout(p, seed=self._layer_seed())
 

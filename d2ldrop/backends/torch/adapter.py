@@ -75,6 +75,11 @@ class Adapter(_Base):
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         return torch.nn.functional.dropout(x, p, training=True)
 
+    structured_dropouts = {
+        "F.dropout1d": lambda self, x, p: torch.nn.functional.dropout1d(x, p, training=True),
+        "F.dropout2d": lambda self, x, p: torch.nn.functional.dropout2d(x, p, training=True),
+    }
+
     def make_dropout_layer(self, p: float) -> torch.nn.Module:
         return torch.nn.Dropout(p)
 
