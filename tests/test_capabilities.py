@@ -137,6 +137,46 @@ def test_a_target_must_declare_bfloat16() -> None:
         C.conformance_suite("targets.correct:dropout", dtype="bfloat16", size=4096)
 
 
+def test_the_rounding_allowance_does_not_hide_a_wrong_scale() -> None:
+    # A bfloat16 dropout whose scale is 1.2% too large (beyond the two roundings
+    # a kept value may take, 0.79%) fails values and mean at p = 0.01; the same
+    # draw correctly rounded passes both.
+    rng = np.random.default_rng(SEED)
+    p, n = 0.01, 2**18
+    x = rng.uniform(0.5, 1.5, n).astype(BF16)
+    keep = rng.random(n) >= p
+    good = np.where(keep, x.astype(np.float32) / np.float32(1 - p), 0).astype(BF16)
+    bad = np.where(keep, x.astype(np.float32) * np.float32(1.012 / (1 - p)), 0).astype(BF16)
+    assert C.mean_check(x, good, p).passed and C.values_check([(x, good)], p).passed
+    assert not C.mean_check(x, bad, p).passed and not C.values_check([(x, bad)], p).passed
+
+
+def test_p0_dropping_where_u_is_zero_fails_in_bfloat16() -> None:
+    # keep = u > p with uniforms on k/128 drops 1/128 of the elements at p = 0.
+    def coarse(x, p, *, training=True):
+        if not 0 <= p <= 1:
+            raise ValueError(p)
+        if not training or p == 1:
+            return x if not training else np.zeros_like(x)
+        u = np.floor(np.random.random_sample(x.shape) * 128) / 128
+        return np.where(u > p, x.astype(np.float64) / (1 - p), 0).astype(x.dtype)
+
+    t = C.Target(coarse, dtypes=("bfloat16", "float32"))
+    case = next(c for c in P0_LARGE if c.dtype == "bfloat16")
+    out = C.spec.run_target_edge_case(t, case)
+    assert not out.as_expected and out.label == "0 or x", out.label
+
+
+def test_compare_in_bfloat16_gates_the_chapter_and_shows_the_builtins() -> None:
+    if "tensorflow" not in SELECTED_BACKENDS:
+        pytest.skip("tensorflow is not among the selected backends")
+    require_backend("tensorflow")
+    r = C.compare(["tensorflow"], C.IMPLS, [0.001], size=2**18, dtype="bfloat16")
+    builtin = next(s for s in r.stats if s.impl == "builtin")
+    assert "fraction" in builtin.failures  # shown, documented, not gated
+    assert r.passed, r.failures
+
+
 # -- structured dropout -------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from d2ldrop.backends.quirks import Quirks, Structured
 
 _KERAS_DTYPE = (
     "a Keras layer computes in its dtype policy, float32 by default: it casts a "
-    "float16 or float64 input to float32, in evaluation and in training"
+    "float16, bfloat16 or float64 input to float32, in evaluation and in training"
 )
 
 
