@@ -62,7 +62,7 @@ class DropoutStats:
     p: float
     dtype: str
     n: int
-    shape: tuple[int, int]
+    shape: tuple[int, ...]  # (rows, cols); a structured target's input shape
     seed: int
     z: float
     h: float
@@ -176,8 +176,9 @@ def measure(
     statistics run on its units). Draws, in order after seeding with ``seed``:
     dropout(H) (fraction, variance, rows, columns, lag-1), then value and
     gradient of dropout(x) (mean, values, gradient; its mask against the first
-    one's gives the agreement); then re-seeding checks, then the layer, then
-    (``impl`` "target") the call with ``training=False``.
+    one's gives the agreement); then (``impl`` "target") the call with
+    ``training=False`` (a downscale target's mean is compared with its output),
+    then re-seeding checks, then the layer.
     """
     lay = layout(size, target.ndim, target.broadcast_axes)
     down = target.downscale
