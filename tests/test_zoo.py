@@ -7,6 +7,7 @@ that shows it; the correct targets pass the same runs.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 
 import pytest
@@ -20,7 +21,7 @@ SIZE = 2**16
 CITATION = re.compile(r"\b[\w.-]+/[\w.-]+ #\d+\b")
 CORRECT = ("targets.correct:dropout", "targets.correct:target", "targets.shipped:correct")
 #: Controls declaring what part A's capabilities check: they must pass.
-CONTROLS = {"targets.shipped:channel_dropout": "broadcast_axes",
+CONTROLS = {"targets.shipped_state:channel_dropout": "broadcast_axes",
             "targets.shipped:downscale_declared": "convention"}
 
 
@@ -51,7 +52,8 @@ def test_the_zoo_has_at_least_twelve_shipped_bugs() -> None:
 @pytest.mark.parametrize("name", sorted(shipped.SHIPPED))
 def test_each_shipped_bug_cites_its_upstream_report(name: str) -> None:
     _require(shipped.SHIPPED[name].needs)
-    docs = _docs(getattr(shipped, name))
+    module = importlib.import_module(shipped.SHIPPED[name].module)
+    docs = _docs(getattr(module, name))
     assert any(CITATION.search(d) for d in docs), f"{name}: no owner/repo #N in {docs}"
 
 
@@ -59,7 +61,7 @@ def test_each_shipped_bug_cites_its_upstream_report(name: str) -> None:
 def test_each_shipped_bug_fails_exactly_its_named_checks(name: str) -> None:
     entry = shipped.SHIPPED[name]
     _require(entry.needs)
-    suite = C.conformance_suite(f"targets.shipped:{name}", ps=entry.ps, size=SIZE,
+    suite = C.conformance_suite(f"{entry.module}:{name}", ps=entry.ps, size=SIZE,
                                 dtype=entry.dtype)
     failed = _failed(suite)
     assert failed == set(entry.fails), (
