@@ -2,9 +2,10 @@
 multiply by (1 - p) in evaluation, as PaddlePaddle's
 ``mode='downscale_in_infer'`` does. On numpy arrays.
 
-``correct`` declares ``Target(convention="downscale")`` and conforms.
-``upscale_labelled_downscale`` is inverted dropout declared as "downscale"
-(fails "values" and "eval_call"); ``downscale_unlabelled`` is ``correct``'s
+``correct`` declares ``Target(convention="downscale")`` and conforms (its
+function and its layer). ``upscale_labelled_downscale`` is inverted dropout
+declared as "downscale" (fails "values", "eval_call", "layer_eval" and
+"layer_train"); ``downscale_unlabelled`` is ``correct``'s
 function with the default convention, "upscale" (fails "values", "mean",
 "eval_call").
 """
@@ -47,7 +48,13 @@ def upscale(x: np.ndarray, p: float, *, training: bool = True) -> np.ndarray:
     return np.where(keep, x * x.dtype.type(1 / (1 - p)), x.dtype.type(0))
 
 
-correct = Target(downscale, convention="downscale", name="downscale.correct")
-upscale_labelled_downscale = Target(upscale, convention="downscale",
+def _layer(fn):
+    """A layer factory: ``layer(p)(x, training=...)`` calls ``fn``."""
+    return lambda p: (lambda x, *, training: fn(x, p, training=training))
+
+
+correct = Target(downscale, convention="downscale", name="downscale.correct",
+                 layer=_layer(downscale))
+upscale_labelled_downscale = Target(upscale, convention="downscale", layer=_layer(upscale),
                                     name="downscale.upscale_labelled_downscale")
 downscale_unlabelled = Target(downscale, name="downscale.downscale_unlabelled")

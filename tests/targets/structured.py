@@ -5,8 +5,9 @@ PyTorch's own, declared with ``Target(broadcast_axes=...)``.
 (N, C, 1), so it is shared along axis 2 (``broadcast_axes=(2,)``), as a
 channel-wise Dropout1d does. ``wrong_axis`` declares the same but shares its
 mask along axis 1 (the axis mix-up users report with Dropout2d on 3-D input):
-the suite's "structure" check fails. ``elementwise`` declares channels but
-drops elements one by one (fails "structure"). ``torch_dropout1d`` is
+the suite's "structure" check fails (and its layer's "layer_train").
+``elementwise`` declares channels but drops elements one by one (fails
+"structure"). ``torch_dropout1d`` is
 ``torch.nn.functional.dropout1d`` (backend torch; torch is imported on use).
 """
 
@@ -56,8 +57,15 @@ def _elementwise(x, p, *, training=True):
     return _drop(x, p, training, lambda s: s)
 
 
-correct = Target(_correct, broadcast_axes=(2,), ndim=3, name="structured.correct")
-wrong_axis = Target(_wrong_axis, broadcast_axes=(2,), ndim=3, name="structured.wrong_axis")
+def _layer(fn):
+    """A layer factory: ``layer(p)(x, training=...)`` calls ``fn``."""
+    return lambda p: (lambda x, *, training: fn(x, p, training=training))
+
+
+correct = Target(_correct, broadcast_axes=(2,), ndim=3, name="structured.correct",
+                 layer=_layer(_correct))
+wrong_axis = Target(_wrong_axis, broadcast_axes=(2,), ndim=3, name="structured.wrong_axis",
+                    layer=_layer(_wrong_axis))
 elementwise = Target(_elementwise, broadcast_axes=(2,), ndim=3, name="structured.elementwise")
 
 
