@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from d2ldrop._backend import get_adapter
@@ -10,7 +12,7 @@ from d2ldrop.backends import kernels
 from d2ldrop.backends.arrays import Tensor
 from d2ldrop.backends.base import Adapter
 from d2ldrop.backends.registry import framework_of
-from d2ldrop.errors import WrongTensorError
+from d2ldrop.errors import InvalidArgumentError, WrongTensorError, WrongTypeError
 
 
 def check_float_tensor(adapter: Adapter, x: object, name: str = "X") -> None:
@@ -33,22 +35,72 @@ def check_float_tensor(adapter: Adapter, x: object, name: str = "X") -> None:
         )
 
 
-def dropout_layer(X: Tensor, p: float, *, backend: str | None = None) -> Tensor:
+def check_broadcast_axes(axes: object, ndim: int) -> tuple[int, ...]:
+    """``axes`` (None, an int or a sequence of ints) as sorted non-negative axes of
+    an ``ndim``-dimensional input; ValueError if one is out of range or repeated."""
+    if axes is None:
+        return ()
+    items = (axes,) if isinstance(axes, numbers.Integral) else axes
+    try:
+        raw = list(items)  # type: ignore[call-overload]
+    except TypeError:
+        raise WrongTypeError(
+            f"Expected broadcast_axes to be None, an int or a sequence of ints. "
+            f"Received: {axes!r}"
+        ) from None
+    out = []
+    for a in raw:
+        if not isinstance(a, numbers.Integral) or isinstance(a, bool):
+            raise WrongTypeError(f"Expected broadcast_axes to hold ints. Received: {axes!r}")
+        if not -ndim <= int(a) < ndim:
+            raise InvalidArgumentError(
+                f"broadcast_axes {axes!r} out of range for an input of {ndim} dimension(s)"
+            )
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise InvalidArgumentError(f"broadcast_axes {axes!r} names an axis twice")
+    return tuple(sorted(out))
+
+
+def dropout_layer(X: Tensor, p: float, *, broadcast_axes: object = None,
+                  backend: str | None = None) -> Tensor:
     """The chapter's from-scratch dropout.
 
     Each element of ``X`` is kept where a uniform sample on [0, 1) exceeds ``p``
     (so with probability 1 - p) and the kept elements are scaled by 1 / (1 - p),
     which preserves the expectation. ``p == 0`` returns ``X`` itself and ``p == 1``
-    returns zeros. Shape and dtype are kept; the gradient with respect to ``X``
-    is mask / (1 - p).
+    returns zeros. Shape and dtype are kept (float16, bfloat16, float32 or
+    float64); the gradient with respect to ``X`` is mask / (1 - p).
 
-    Raises ValueError if ``p`` is not a real number in [0, 1], and TypeError if
-    ``X`` is not a floating tensor of the selected backend.
+    Args:
+        X: a floating tensor of the selected backend.
+        p: the drop probability, a real number in [0, 1].
+        broadcast_axes: structured dropout: None (every element on its own), an
+            axis or a sequence of axes along which one mask value is shared
+            (negative axes count from the end). ``broadcast_axes=2`` on
+            (N, C, L) drops whole channels, as a channel-wise Dropout1d does.
+        backend: the backend to run on (default: the selected one).
+
+    Returns:
+        A tensor of the shape and dtype of ``X``.
+
+    Raises:
+        ValueError: ``p`` is not a real number in [0, 1], or an axis is out of
+            range or repeated.
+        TypeError: ``X`` is not a floating tensor of the selected backend (or
+            its framework has no tensors of that dtype), or ``broadcast_axes``
+            is not None, an int or a sequence of ints.
+
+    Example:
+        >>> X = d2ldrop.from_numpy(np.ones((2, 3, 4), np.float32), backend="torch")
+        >>> Y = d2ldrop.dropout_layer(X, 0.5, broadcast_axes=2, backend="torch")
+        >>> # each Y[n, c, :] is all 0 or all 2
     """
     p = check_probability(p, "p")
     adapter = get_adapter(backend)
     check_float_tensor(adapter, X)
-    return kernels.guarded_dropout(adapter.ops, X, p)
+    axes = check_broadcast_axes(broadcast_axes, len(adapter.ops.shape(X)))
+    return kernels.guarded_dropout(adapter.ops, X, p, axes)
 
 
 def seed(n: int, *, backend: str | None = None) -> None:

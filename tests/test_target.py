@@ -138,7 +138,7 @@ def test_the_specification_of_a_target() -> None:
     assert documented.labels == ("value [shape (0, 3) -> (0,)]",)
     assert documented.documented == "flattens"
     assert "p=0,large" not in C.EDGE_CASE_IDS  # plain `compare` keeps its 16 cases
-    assert len(C.TARGET_EDGE_CASES) == len(C.EDGE_CASES) + 1
+    assert len(C.TARGET_EDGE_CASES) == len(C.EDGE_CASES) + 5  # bfloat16, p = 0 x 4 dtypes
 
 
 # -- proof that the suite catches real bugs --------------------------------------------------
@@ -167,7 +167,7 @@ def test_the_failure_messages_say_what_was_observed() -> None:
     frozen = messages("frozen_mask")["agreement[p=0.5]"]
     assert frozen.startswith("two calls agree at p=0.5: 1 not in [")
     assert f"{SIZE} of {SIZE} agree" in frozen
-    assert "0 of 262144 dropped" not in messages("p0_drops_zero")["edge[p=0,large]"]
+    assert "0 of 1048576 dropped" not in messages("p0_drops_zero")["edge[p=0,large]"]
     assert "got 0 or x" in messages("p0_drops_zero")["edge[p=0,large]"]
     assert "elements off" in messages("gradient_not_masked")["gradient[p=0.5]"]
 
@@ -177,11 +177,13 @@ def test_correct_numpy_targets_pass(ref: str) -> None:
     suite = C.conformance_suite(ref, size=SIZE)
     assert _failed(suite) == {}
     na = _not_applicable(suite)
+    # bfloat16 is not among the default dtypes: its edge cases are n/a.
+    bf16 = {"edge[bfloat16]", "edge[p=0,large,bf16]"}
     if ref.endswith(":dropout"):  # no gradient, no layer: n/a, with the reason
-        assert na == {f"{c}[p={p:g}]" for p in C.DEFAULT_PS
-                      for c in ("gradient", "layer_eval", "layer_train", "layer_seed")}
+        assert na == bf16 | {f"{c}[p={p:g}]" for p in C.DEFAULT_PS
+                             for c in ("gradient", "layer_eval", "layer_train", "layer_seed")}
     else:
-        assert na == set()
+        assert na == bf16
     suite.assert_conforms()
 
 
@@ -200,7 +202,8 @@ def test_a_dropout_written_with_each_framework_passes(backend: str) -> None:
     require_backend(backend)
     suite = C.conformance_suite(FRAMEWORK_TARGETS[backend], backend=backend, size=SIZE)
     assert _failed(suite) == {}
-    assert _not_applicable(suite) == set()
+    # They declare the default dtypes: the bfloat16 cases are n/a.
+    assert _not_applicable(suite) == {"edge[bfloat16]", "edge[p=0,large,bf16]"}
 
 
 @pytest.mark.parametrize("backend", SELECTED_BACKENDS)
@@ -340,7 +343,7 @@ def test_compare_target_passes_beside_a_builtin(capsys: pytest.CaptureFixture[st
                           f"builtin on {backend}")
     head = next(line for line in out.splitlines() if line.startswith("statistic"))
     assert head.split() == ["statistic", "target", backend, "builtin"]
-    assert "training=False returns x" in out and "p = 0, 2^18 finite x" in out
+    assert "training=False returns x" in out and "p = 0, 2^20 finite float32 x" in out
     # The target's 8 bounded checks and the builtin's 8 at one p: one family-wise bound.
     alpha = C.two_sided_alpha(C.Z)
     assert f"16 bounded checks, family-wise <= {16 * alpha:.2g}" in " ".join(out.split())
@@ -427,7 +430,7 @@ def test_plain_compare_is_unchanged_by_the_target_options(capsys) -> None:
     rc = main(["compare", "-b", backend, "--impl", "scratch", *SMALL])
     out = capsys.readouterr().out
     assert rc == 0 and "target" not in out.lower()
-    assert "p = 0, 2^18 finite x" not in out  # the target-only edge case
+    assert "p = 0, 2^20 finite float32 x" not in out  # the target-only edge case
 
 
 def test_documented_target_differences_pass_and_are_explained(monkeypatch, capsys) -> None:

@@ -55,8 +55,9 @@ class ArrayOps(abc.ABC):
     def relu(self, x: Tensor) -> Tensor: ...
 
     @abc.abstractmethod
-    def uniform_like(self, x: Tensor) -> Tensor:
-        """float32 samples of U[0, 1) with the shape of ``x`` (whatever its dtype)."""
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+        """float32 samples of U[0, 1) with the shape of ``x`` (whatever its dtype), or
+        ``shape`` when given (a structured dropout's mask, broadcast against ``x``)."""
 
     @abc.abstractmethod
     def normal_like(self, x: Tensor) -> Tensor:

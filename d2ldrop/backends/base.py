@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from d2ldrop.backends import kernels
-from d2ldrop.backends.arrays import FLOAT_DTYPES, ArrayOps, Tensor
+from d2ldrop.backends.arrays import ArrayOps, Tensor
+from d2ldrop.errors import NotFoundError, WrongTypeError
 
 
 @dataclass(eq=False)
@@ -68,6 +69,8 @@ class Adapter(abc.ABC):
     scratch_weights_transposed: bool = False
     #: Eager array primitives, drawing from this adapter's random state.
     ops: ArrayOps
+    #: The floating dtypes the framework has tensors of.
+    float_dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
 
     # -- tensors ---------------------------------------------------------------
     @abc.abstractmethod
@@ -77,8 +80,14 @@ class Adapter(abc.ABC):
     def dtype_name(self, x: Tensor) -> str:
         return self.ops.dtype_name(x)
 
+    def check_dtype(self, dtype: str) -> None:
+        """Raise TypeError, naming the framework's limit, unless it has ``dtype`` tensors."""
+        if dtype not in self.float_dtypes:
+            raise WrongTypeError(f"backend {self.name!r} has no {dtype} tensors "
+                            f"(it has {', '.join(self.float_dtypes)})")
+
     def is_floating(self, x: Tensor) -> bool:
-        return self.dtype_name(x) in FLOAT_DTYPES
+        return self.dtype_name(x) in self.float_dtypes
 
     @abc.abstractmethod
     def to_numpy(self, x: Tensor) -> np.ndarray:
@@ -116,6 +125,17 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         """The framework's own functional dropout, in training mode, 0 <= p <= 1."""
+
+    #: The framework's structured dropouts, by the names of its quirks' ``structured``:
+    #: name -> fn(adapter, x, p), in training mode.
+    structured_dropouts: dict[str, Callable[..., Tensor]] = {}
+
+    def structured_dropout(self, name: str, x: Tensor, p: float) -> Tensor:
+        """The framework's structured dropout ``name`` on ``x``, in training mode."""
+        fn = self.structured_dropouts.get(name)
+        if fn is None:
+            raise NotFoundError(f"backend {self.name!r} has no structured dropout {name!r}")
+        return fn(self, x, p)
 
     @abc.abstractmethod
     def make_dropout_layer(self, p: float) -> Any:

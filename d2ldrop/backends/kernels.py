@@ -18,33 +18,41 @@ from d2ldrop.backends.arrays import ArrayOps, Tensor
 Noise = Literal["dropout", "dropconnect", "gaussian-mult", "gaussian-add"]
 
 
-def dropout(ops: ArrayOps, x: Tensor, p: float) -> Tensor:
+def dropout(ops: ArrayOps, x: Tensor, p: float, broadcast_axes: tuple[int, ...] = ()) -> Tensor:
     """The chapter's dropout for 0 < p < 1 (arguments already validated).
 
     Keep an element where a U[0, 1) sample exceeds ``p`` and scale the kept
-    ones by 1 / (1 - p); dtype and shape of ``x`` are kept.
+    ones by 1 / (1 - p); dtype and shape of ``x`` are kept. With
+    ``broadcast_axes`` (non-negative, validated) one sample decides for all
+    elements along those axes: the mask has length 1 there and is broadcast.
 
-    Uniforms are float32 for every input dtype (float16 has too few values in
-    [0, 1) to compare with p), and half-precision inputs are computed in
-    float32 and rounded once at the end: frameworks differ in how they round
-    ``float16 / python_float`` (TensorFlow casts the scalar to float16 first,
-    PyTorch does not), and this way every backend gives the same bits.
+    Uniforms are float32 for every input dtype (float16 and bfloat16 have too
+    few values in [0, 1) to compare with p), and half-precision inputs are
+    computed in float32 and rounded once at the end: frameworks differ in how
+    they round ``float16 / python_float`` (TensorFlow casts the scalar to
+    float16 first, PyTorch does not), and this way every backend gives the same
+    bits: each kept value is x / (1 - p) within one rounding to the dtype (after
+    one in float32).
     """
     dtype = ops.dtype_name(x)
     compute = "float64" if dtype == "float64" else "float32"
     xc = x if dtype == compute else ops.astype(x, compute)
-    keep = ops.astype(ops.uniform_like(x) > p, compute)
+    shape = None
+    if broadcast_axes:
+        shape = tuple(1 if i in broadcast_axes else n for i, n in enumerate(ops.shape(x)))
+    keep = ops.astype(ops.uniform_like(x, shape) > p, compute)
     out = keep * xc / (1.0 - p)
     return out if dtype == compute else ops.astype(out, dtype)
 
 
-def guarded_dropout(ops: ArrayOps, x: Tensor, p: float) -> Tensor:
+def guarded_dropout(ops: ArrayOps, x: Tensor, p: float,
+                    broadcast_axes: tuple[int, ...] = ()) -> Tensor:
     """:func:`dropout` for any validated p: ``x`` itself at 0, zeros at 1."""
     if p == 0.0:
         return x
     if p == 1.0:
         return ops.zeros_like(x)
-    return dropout(ops, x, p)
+    return dropout(ops, x, p, broadcast_axes)
 
 
 def apply_mask(H: Tensor, mask: Tensor, p: float) -> Tensor:

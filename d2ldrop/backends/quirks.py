@@ -28,6 +28,21 @@ def unchanged_message(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class Structured:
+    """One of a framework's own structured dropouts, in the suite's terms.
+
+    ``axes`` are the axes along which it shares one mask value on its usual
+    ``ndim``-dimensional input (``Target.broadcast_axes``); ``convention`` says
+    how the framework itself names them (kept axes, shared axes, a mask shape)
+    and on which layout, the difference users trip over.
+    """
+
+    axes: tuple[int, ...]
+    ndim: int
+    convention: str
+
+
+@dataclass(frozen=True)
 class Quirks:
     """The documented differences of one backend's builtin dropout.
 
@@ -38,13 +53,16 @@ class Quirks:
     that dtype. ``builtin_drop_probability(p, dtype)`` is the probability with
     which the builtin really drops at rate ``p`` on ``dtype`` input.
     ``normalize_message(text)`` keeps the informative part of an exception's
-    text (the conformance report shows its first line).
+    text (the conformance report shows its first line). ``structured`` names
+    the framework's own structured dropouts (:class:`Structured`).
     """
 
     builtin_differences: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     stat_differences: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     builtin_drop_probability: Callable[[float, str], float] = same_probability
     normalize_message: Callable[[str], str] = unchanged_message
+    #: The framework's structured dropouts by name (``Adapter.structured_dropout``).
+    structured: Mapping[str, Structured] = field(default_factory=dict)
 
 
 #: The quirks of a backend that has no quirks module.

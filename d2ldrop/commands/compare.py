@@ -16,6 +16,7 @@ from d2ldrop.commands.stats import (
     target_of,
 )
 from d2ldrop.conformance import compare, render_comparison
+from d2ldrop.conformance.structured import render_structured, structured_comparison
 from d2ldrop.conformance.target import Target
 from d2ldrop.conformance.target_gate import compare_target
 from d2ldrop.conformance.target_report import render_target_comparison
@@ -50,12 +51,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         f"{','.join(BACKENDS)}, as in CI); exits 1 naming the missing ones and their "
         "pip extra. They are compared with the others.",
     )
+    p.add_argument(
+        "--structured", action="store_true",
+        help="instead, the frameworks' own structured dropouts side by side (channel "
+        "dropouts, noise shapes, broadcast dims, axes), each on its usual layout with the "
+        "axes it shares a mask value along, and their axis conventions; exits 1 if one "
+        "fails a statistic",
+    )
     add_common_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    problem = check_arguments(args)
+    problem = check_arguments(args, args.dtype)
     if problem:
         print(f"d2ldrop compare: error: {problem}", file=sys.stderr)
         return 2
@@ -67,22 +75,26 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if target is not None:
         return _run_target(args, target, required)
+    if args.structured:
+        return _run_structured(args, required)
     backends = list(dict.fromkeys([*resolve_backends(args.backend), *required]))
     result = compare(backends, impls_of(args, None), args.p, size=args.size, seed=args.seed,
-                     z=args.z)
+                     z=args.z, dtype=args.dtype)
     if args.json:
         print(to_json(result.to_dict()), end="")
     else:
         print(render_comparison(result))
     for name, why in result.skipped.items():
         print(f"skipped {name}: {why}", file=sys.stderr)
+    for name, why in result.unsupported.items():
+        print(f"not run on {name}: {why}", file=sys.stderr)
     return 0 if result.passed else 1
 
 
 def _run_target(args: argparse.Namespace, target: Target, required: list[str]) -> int:
     backends = list(dict.fromkeys([*beside_backends(args.backend), *required]))
     result = compare_target(target, backends, impls_of(args, target), args.p,
-                            size=args.size, seed=args.seed, z=args.z)
+                            size=args.size, seed=args.seed, z=args.z, dtype=args.dtype)
     if args.json:
         print(to_json(result.to_dict()), end="")
     else:
@@ -90,3 +102,21 @@ def _run_target(args: argparse.Namespace, target: Target, required: list[str]) -
     for name, why in (result.beside.skipped if result.beside else {}).items():
         print(f"skipped {name}: {why}", file=sys.stderr)
     return 0 if result.passed else 1
+
+
+def _run_structured(args: argparse.Namespace, required: list[str]) -> int:
+    backends = list(dict.fromkeys([*resolve_backends(args.backend), *required]))
+    rows, skipped = structured_comparison(backends, args.p, size=args.size, seed=args.seed,
+                                          z=args.z)
+    if args.json:
+        print(to_json({
+            "passed": not any(r.failures for r in rows), "skipped": skipped,
+            "rows": [{"target": r.target.describe(), "convention": r.declared.convention,
+                      "failures": r.failures, "stats": [s.to_dict() for s in r.stats]}
+                     for r in rows],
+        }), end="")
+    else:
+        print(render_structured(rows))
+    for name, why in skipped.items():
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    return 1 if any(r.failures for r in rows) else 0

@@ -68,6 +68,11 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=seed_type, default=0, help="seed of every draw (default: 0)")
     p.add_argument(
+        "--dtype", choices=STAT_DTYPES, default="float32",
+        help="input dtype of the statistics (default: float32); bfloat16 runs on the "
+        "backends whose framework has it",
+    )
+    p.add_argument(
         "--z",
         type=float,
         default=Z,
@@ -99,9 +104,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_backend_argument(p)
     add_common_arguments(p)
-    p.add_argument(
-        "--dtype", choices=STAT_DTYPES, default="float32", help="input dtype (default: float32)"
-    )
     p.set_defaults(func=run)
 
 
@@ -153,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for name, why in result.skipped.items():
         print(f"skipped {name}: {why}", file=sys.stderr)
+    for name, why in result.unsupported.items():
+        print(f"not run on {name}: {why}", file=sys.stderr)
     if args.json:
         print(to_json(result.to_dict()), end="")
     elif result.results:

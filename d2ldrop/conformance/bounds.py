@@ -27,6 +27,8 @@ import math
 
 import numpy as np
 
+from d2ldrop._dtypes import LOW_PRECISION, finfo, unit_roundoff
+
 #: Default number of standard deviations of every two-sided bound.
 Z = 5.0
 
@@ -37,12 +39,33 @@ def two_sided_alpha(z: float = Z) -> float:
 
 
 def rtol_of(dtype: str) -> float:
-    """Relative tolerance of "equal up to dtype rounding": 4 ulps of ``dtype``.
+    """Relative tolerance of a kept value against x / (1 - p), in ``dtype``.
 
-    A framework computes x * (1 / (1 - p)) or x / (1 - p) in the input's dtype
-    (or in float32 for float16): at most a few roundings of the dtype.
+    float32 and float64: 4 ulps (a framework computes x * (1 / (1 - p)) or
+    x / (1 - p) in the input's dtype: a few roundings). float16 and bfloat16
+    (the low-precision specification, docs/conformance.md): at most two
+    roundings to the dtype, the scale 1 / (1 - p) and the product x * scale,
+    so |y - x/(1-p)| <= ((1 + u)^2 - 1) |x/(1-p)| = (2u + u^2) |x/(1-p)|, u
+    the dtype's unit roundoff (2^-11 for float16, 2^-8 for bfloat16).
+    Computing in float32 and rounding once (the chapter's way) is within it.
     """
-    return 4.0 * float(np.finfo(np.dtype(dtype)).eps)
+    if dtype in LOW_PRECISION:
+        u = unit_roundoff(dtype)
+        return 2.0 * u + u * u
+    return 4.0 * float(finfo(dtype).eps)
+
+
+def mean_bias_bound(x_abs_mean: float, dtype: str) -> float:
+    """The expectation bias of the mean of dropout(x) that rounding allows.
+
+    E[y_i] = (1 - p) k_i where k_i is the kept value; a conforming k_i is
+    x_i / (1 - p) within :func:`rtol_of` relatively, so |E[y_i] - x_i| <=
+    rtol |x_i| and the mean's bias is at most rtol * mean(|x|). It is added to
+    the CLT bound of the mean check (negligible in float32 and float64; in
+    bfloat16 it is what a correctly rounded scale may cost: at p = 0.001 the
+    kept x / 0.999 rounds back to x, a bias of -p x).
+    """
+    return rtol_of(dtype) * x_abs_mean
 
 
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from d2ldrop._dtypes import is_float
 from d2ldrop.conformance.bounds import (
     Z,
     binomial_interval,
     dispersion_interval,
+    mean_bias_bound,
     rtol_of,
     variance_bound,
 )
@@ -85,62 +87,97 @@ def fraction_check(dropped: np.ndarray, p: float, z: float = Z, name: str = "fra
     )
 
 
-def mean_check(x: np.ndarray, y: np.ndarray, p: float, z: float = Z) -> Check:
+def mean_check(x: np.ndarray, y: np.ndarray, p: float, z: float = Z, *, group: int = 1,
+               downscale: bool = False, expected: float | None = None) -> Check:
     """Mean of the output against the input's mean (expectation preserved).
 
     y_i = x_i m_i / (1 - p), m_i ~ Bernoulli(1 - p): E[y_i] = x_i and
     Var[y_i] = x_i^2 p / (1 - p) (h^2 p / (1 - p) for a constant input h), so
     Var(mean y) = p / (1 - p) * sum(x_i^2) / n^2 and the bound is z times its
-    square root (CLT).
+    square root (CLT), plus the bias that rounding the kept values in ``x``'s
+    dtype allows (:func:`~d2ldrop.conformance.bounds.mean_bias_bound`).
+
+    ``group``: consecutive elements (of ``x`` and ``y`` raveled) that share one
+    mask value (a structured dropout): Var(mean y) = p / (1 - p) sum_u s_u^2 / n^2
+    with s_u the sum of x over unit u. ``downscale``: y_i = x_i m_i, so E[y_i] =
+    (1 - p) x_i and the factor is p (1 - p); ``expected`` (the mean of the
+    evaluation output) replaces (1 - p) mean(x).
     """
     x64 = x.astype(np.float64).ravel()
     y64 = y.astype(np.float64).ravel()
     n = x64.size
-    sd = math.sqrt(p / (1.0 - p) * float(np.sum(x64 * x64))) / n
-    mx = float(x64.mean())
+    s = x64.reshape(-1, group).sum(axis=1)
+    factor = p * (1.0 - p) if downscale else p / (1.0 - p)
+    sd = math.sqrt(factor * float(np.sum(s * s))) / n
+    mx = float(x64.mean()) * ((1.0 - p) if downscale else 1.0)
+    if expected is not None:
+        mx = expected
+    bias = mean_bias_bound(float(np.abs(x64).mean()), str(x.dtype))
+    formula = "p(1-p)" if downscale else "p/(1-p)"
+    what = "matches evaluation" if downscale else "preserved"
     return bound_check(
-        "mean", "mean preserved", float(y64.mean()), mx, mx - z * sd, mx + z * sd,
-        "CLT, sd(mean y) = sqrt(p/(1-p) sum x^2) / n",
-        f"sd = {sd:.3g}",
+        "mean", f"mean {what}", float(y64.mean()), mx, mx - z * sd - bias,
+        mx + z * sd + bias,
+        f"CLT, sd(mean y) = sqrt({formula} sum x^2) / n; + rounding bias rtol mean|x|",
+        f"sd = {sd:.3g}; rounding bias allowed {bias:.3g}",
     )
 
 
-def variance_check(y: np.ndarray, h: float, p: float, z: float = Z) -> Check:
-    """Sample variance of dropout(h) against h^2 p / (1 - p); see :func:`variance_bound`."""
+def variance_check(y: np.ndarray, h: float, p: float, z: float = Z, *,
+                   downscale: bool = False) -> Check:
+    """Sample variance of dropout(h) against h^2 p / (1 - p); see :func:`variance_bound`.
+
+    ``downscale``: the kept value is h itself, so the variance is h^2 p (1 - p):
+    the same scaled Bernoulli with h (1 - p) in place of h.
+    """
     y64 = y.astype(np.float64).ravel()
     n = y64.size
-    sigma2 = h * h * p / (1.0 - p)
-    b = variance_bound(n, h, p, z)
+    h_up = h * (1.0 - p) if downscale else h
+    sigma2 = h_up * h_up * p / (1.0 - p)
+    # A kept value within rtol of h/(1-p) scales the variance by at most (1 + rtol)^2.
+    r = rtol_of(str(y.dtype)) if is_float(y.dtype) else 0.0
+    b = variance_bound(n, h_up, p, z) + sigma2 * (2.0 * r + r * r)
+    title = "variance h^2 p(1-p)" if downscale else "variance h^2 p/(1-p)"
     return bound_check(
-        "variance", "variance h^2 p/(1-p)", float(y64.var(ddof=1)), sigma2, sigma2 - b, sigma2 + b,
-        "z sd(s^2) + z^2 sigma^2/n; Var(s^2) = sigma^4/n (1/(pq) - 4 + 2/(n-1))",
+        "variance", title, float(y64.var(ddof=1)), sigma2, sigma2 - b, sigma2 + b,
+        "z sd(s^2) + z^2 sigma^2/n + rounding; Var(s^2) = sigma^4/n (1/(pq) - 4 + 2/(n-1))",
     )
 
 
-def kept_value_errors(x: np.ndarray, y: np.ndarray, p: float) -> tuple[int, float]:
-    """(elements that are neither exactly 0 nor x/(1-p) up to rounding, max rel. error)."""
+def kept_value_errors(x: np.ndarray, y: np.ndarray, p: float,
+                      downscale: bool = False) -> tuple[int, float]:
+    """(elements that are neither exactly 0 nor x/(1-p) up to rounding, max rel. error).
+
+    ``downscale``: kept values must be x exactly.
+    """
     x64 = x.astype(np.float64)
     y64 = y.astype(np.float64)
-    want = x64 / (1.0 - p)
+    want = x64 if downscale else x64 / (1.0 - p)
     kept = y64 != 0
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.abs(y64 - want) / np.abs(want)
     rel = np.where(kept, rel, 0.0)
-    bad = kept & ~(rel <= rtol_of(str(y.dtype)))  # NaN and inf count as bad
+    tol = 0.0 if downscale else rtol_of(str(y.dtype))
+    bad = kept & ~(rel <= tol)  # NaN and inf count as bad
     max_rel = float(np.max(rel, initial=0.0)) if np.all(np.isfinite(rel)) else math.inf
     return int(np.count_nonzero(bad)), max_rel
 
 
-def values_check(pairs: Sequence[tuple[np.ndarray, np.ndarray]], p: float) -> Check:
-    """Every element is exactly 0 or x / (1 - p) up to 4 ulps, in the input's dtype."""
+def values_check(pairs: Sequence[tuple[np.ndarray, np.ndarray]], p: float,
+                 downscale: bool = False) -> Check:
+    """Every element is exactly 0 or x / (1 - p) up to :func:`rtol_of`, in the input's
+    dtype (``downscale``: exactly 0 or x)."""
     bad, worst, n, notes = 0, 0.0, 0, []
     for x, y in pairs:
-        b, w = kept_value_errors(x, y, p)
+        b, w = kept_value_errors(x, y, p, downscale)
         if y.dtype != x.dtype:  # a changed dtype makes every element wrong
             b = y.size
             notes.append(f"dtype {x.dtype} -> {y.dtype}")
         bad, worst, n = bad + b, max(worst, w), n + y.size
     dtype = str(pairs[0][1].dtype)
+    if downscale:
+        return exact_check("values", "values 0 or x", bad, "y == 0 or y == x exactly; dtype kept",
+                           "; ".join([f"{bad} of {n} elements off", *notes]))
     return exact_check(
         "values", "values 0 or x/(1-p)", bad,
         f"|y - x/(1-p)| <= {rtol_of(dtype):.1e} |x/(1-p)| where y != 0; dtype kept",
@@ -148,11 +185,12 @@ def values_check(pairs: Sequence[tuple[np.ndarray, np.ndarray]], p: float) -> Ch
     )
 
 
-def gradient_check(y: np.ndarray, grad: np.ndarray, p: float) -> Check:
-    """d sum(y) / dx equals mask / (1 - p) for the mask of that same call."""
+def gradient_check(y: np.ndarray, grad: np.ndarray, p: float, downscale: bool = False) -> Check:
+    """d sum(y) / dx equals mask / (1 - p) for the mask of that same call (``downscale``:
+    the mask itself)."""
     kept = y != 0
     g = grad.astype(np.float64)
-    want = 1.0 / (1.0 - p)
+    want = 1.0 if downscale else 1.0 / (1.0 - p)
     rel = np.abs(g - want) / want
     bad_kept = kept & ~(rel <= rtol_of(str(grad.dtype)))
     bad_dropped = ~kept & (g != 0)

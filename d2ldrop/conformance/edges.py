@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from d2ldrop._dtypes import is_float, np_dtype
 from d2ldrop._io import json_safe
 from d2ldrop.backends.quirks import quirks_of
 from d2ldrop.conformance.bounds import rtol_of
@@ -47,22 +48,22 @@ class EdgeCase:
     def make_input(self) -> np.ndarray:
         if self.input == "finite":
             a = 1.0 + (np.arange(self.size) % 7) / 8.0  # exact in float16
-            return a.reshape(-1, 64).astype(self.dtype)
+            return a.reshape(-1, 64).astype(np_dtype(self.dtype))
         if self.input == "int":
-            return np.arange(1, 65, dtype=self.dtype).reshape(8, 8)
+            return np.arange(1, 65, dtype=np_dtype(self.dtype)).reshape(8, 8)
         if self.input == "mixed":
             mixed = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -2.0, 0.5, 3.25, -1e-3]
-            return np.array(mixed, dtype=self.dtype)
+            return np.array(mixed, dtype=np_dtype(self.dtype))
         if self.input == "special":
             rows = [np.nan, np.inf, -np.inf, None]
             a = np.empty((4, 64))
             for i, v in enumerate(rows):
                 a[i] = (1.0 + (np.arange(64) % 7) / 8.0) if v is None else v
-            return a.astype(self.dtype)
+            return a.astype(np_dtype(self.dtype))
         if self.input == "empty":
-            return np.zeros((0, 3), dtype=self.dtype)
+            return np.zeros((0, 3), dtype=np_dtype(self.dtype))
         if self.input == "scalar":
-            return np.array(1.5, dtype=self.dtype)
+            return np.array(1.5, dtype=np_dtype(self.dtype))
         raise InvalidArgumentError(f"unknown edge-case input {self.input!r}")
 
 
@@ -87,13 +88,21 @@ EDGE_CASES: tuple[EdgeCase, ...] = (
     EdgeCase("nonfinite", "p = 0.5, x has NaN and +-inf", 0.5, input="special"),
 )
 EDGE_CASE_IDS: tuple[str, ...] = tuple(c.id for c in EDGE_CASES)
-#: The edge cases a target (anyone's dropout) is held to: :data:`EDGE_CASES` and
-#: p = 0 on a large input, which sees a dropout that keeps where u > p drop
-#: where u == 0 when its uniforms are coarse (``d2ldrop compare`` without a
+#: p = 0 on 2^20 elements in each dtype: a dropout that keeps where u > p drops
+#: where u == 0, which coarse (low-precision) uniforms hit about n / 2^8 times.
+P0_LARGE: tuple[EdgeCase, ...] = (
+    EdgeCase("p=0,large", "p = 0, 2^20 finite float32 x", 0.0, size=2**20),
+    EdgeCase("p=0,large,f16", "p = 0, 2^20 finite float16 x", 0.0, "float16", size=2**20),
+    EdgeCase("p=0,large,bf16", "p = 0, 2^20 finite bfloat16 x", 0.0, "bfloat16", size=2**20),
+    EdgeCase("p=0,large,f64", "p = 0, 2^20 finite float64 x", 0.0, "float64", size=2**20),
+)
+#: The edge cases a target (anyone's dropout) is held to: :data:`EDGE_CASES`,
+#: bfloat16 at p = 0.1 and :data:`P0_LARGE` (``d2ldrop compare`` without a
 #: target keeps its 16 cases).
 TARGET_EDGE_CASES: tuple[EdgeCase, ...] = (
     *EDGE_CASES,
-    EdgeCase("p=0,large", "p = 0, 2^18 finite x", 0.0, size=2**18),
+    EdgeCase("bfloat16", "bfloat16 x, p = 0.1", 0.1, "bfloat16"),
+    *P0_LARGE,
 )
 
 _DROPOUT = "0 or x/(1-p)"
@@ -105,6 +114,10 @@ _NONFINITE = "x: 0 or x/(1-p); nan: nan; +inf: +inf or nan; -inf: -inf or nan"
 SCRATCH_EXPECTED: dict[str, str] = {
     "p=0": "identity",
     "p=0,large": "identity",
+    "p=0,large,f16": "identity",
+    "p=0,large,bf16": "identity",
+    "p=0,large,f64": "identity",
+    "bfloat16": _DROPOUT,
     "p=1": "zeros",
     "p=1,nonfinite": "zeros",
     "p=1-2^-11,f16": _DROPOUT,
@@ -138,7 +151,8 @@ def expected_label(backend: str, impl: str, case: str) -> str:
 _ORDER = ("0", "x", "x/(1-p)", "+inf", "-inf", "nan", "other")
 
 
-def describe_output(x: np.ndarray, y: np.ndarray, p: float, merge_dropout: bool = False) -> str:
+def describe_output(x: np.ndarray, y: np.ndarray, p: float, merge_dropout: bool = False,
+                    downscale: bool = False) -> str:
     """A deterministic label of what dropout made of ``x``.
 
     Whole-array labels: "identity" (bitwise, NaN and signed zeros included),
@@ -147,7 +161,9 @@ def describe_output(x: np.ndarray, y: np.ndarray, p: float, merge_dropout: bool 
     ulps), "~x/(1-p)" (within 1e-2, with the largest relative error appended),
     "x" (unscaled), "+inf", "-inf", "nan" or "other". Classes are omitted when
     the input has only finite values; dtype and shape changes are appended.
+    ``downscale``: a kept value is x itself (what ``merge_dropout`` merges with 0).
     """
+    kept = "x" if downscale else "x/(1-p)"
     suffix = ""
     if y.shape != x.shape:
         suffix += f" [shape {x.shape} -> {y.shape}]"
@@ -168,7 +184,7 @@ def describe_output(x: np.ndarray, y: np.ndarray, p: float, merge_dropout: bool 
     if np.all(np.isnan(yf)):
         return "all NaN" + suffix
 
-    out_dtype = y.dtype if np.issubdtype(y.dtype, np.floating) else np.dtype(np.float64)
+    out_dtype = y.dtype if is_float(y.dtype) else np.dtype(np.float64)
     tol = rtol_of(str(out_dtype))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         want = xf / (1.0 - p) if p < 1 else np.full_like(xf, np.nan)
@@ -203,8 +219,8 @@ def describe_output(x: np.ndarray, y: np.ndarray, p: float, merge_dropout: bool 
         approximate = "~x/(1-p)" in cats
         if approximate:  # some kept values are off by more than rounding
             cats = (cats - {"~x/(1-p)"}) | {"x/(1-p)"}
-        if merge_dropout and cats <= {"0", "x/(1-p)"}:
-            cats = {"0", "x/(1-p)"}
+        if merge_dropout and cats <= {"0", kept}:
+            cats = {"0", kept}
         text = " or ".join(c for c in _ORDER if c in cats)
         return text + (f" [rel. err. {worst:.0e}]" if approximate else "")
 
@@ -276,13 +292,30 @@ def run_edge_case(backend: str | None, impl: str, case: EdgeCase, *, seed: int =
                     accepts=lambda kind, label: label == expected)
 
 
+def with_ndim(x: np.ndarray, ndim: int | None) -> np.ndarray:
+    """``x`` with ``ndim`` dimensions, for a target that declares its inputs' rank.
+
+    A 2-D input of 64 = 2^6 columns has them split as evenly as powers of two
+    allow ((N, 8, 8) for 3 dimensions); any other input gets trailing axes of
+    length 1. None: ``x`` as it is.
+    """
+    if ndim is None or x.ndim >= ndim:
+        return x
+    if x.ndim == 2 and x.shape[1] == 64:
+        k = ndim - 1
+        bits = [6 // k + (1 if i < 6 % k else 0) for i in range(k)]
+        return x.reshape(x.shape[0], *(2**b for b in bits))
+    return x.reshape(x.shape + (1,) * (ndim - x.ndim))
+
+
 def run_case(
     target: Target, case: EdgeCase, *, impl: str, expected: str,
     accepts: Callable[[str, str], bool], seed: int = 0,
 ) -> EdgeOutcome:
     """Run ``case`` on ``target`` (seeded first if it can be); ``accepts(kind,
-    label)`` says whether the outcome is the expected one."""
-    x = case.make_input()
+    label)`` says whether the outcome is the expected one. A target that declares
+    ``ndim`` gets the input with that many dimensions (:func:`with_ndim`)."""
+    x = with_ndim(case.make_input(), target.ndim)
     base: dict[str, Any] = {
         "case": case.id, "title": case.title, "backend": target.backend, "impl": impl,
         "p": case.p, "dtype_in": case.dtype, "expected": expected,
@@ -300,11 +333,11 @@ def run_case(
             **base, kind="error", label=label, message=target_message(target, err),
             as_expected=accepts("error", label),
         )
-    label = describe_output(x, y, case.p, case.merge_dropout)
+    label = describe_output(x, y, case.p, case.merge_dropout, target.downscale)
     detail = []
     if out is t:
         detail.append("returns its input object")
-    if y.size and case.input == "finite" and np.issubdtype(y.dtype, np.floating):
+    if y.size and case.input == "finite" and is_float(y.dtype):
         nan = int(np.count_nonzero(np.isnan(y)))
         detail.append(f"{int(np.count_nonzero((y != 0) & ~np.isnan(y)))} of {y.size} nonzero")
         if nan:

@@ -46,14 +46,15 @@ def impl_target(backend: str | None, impl: str) -> Target:
         def scratch(x: Any, p: float, *, training: bool = True) -> Any:
             return dropout_layer(x, p, backend=name) if training else x
 
-        return Target(scratch, backend=name, name=f"{name} scratch")
+        return Target(scratch, backend=name, name=f"{name} scratch",
+                      dtypes=adapter.float_dtypes)
 
     def builtin(x: Any, p: float, *, training: bool = True) -> Any:
         return adapter.builtin_dropout(x, p) if training else x
 
     quirks = quirks_of(name)
     return Target(
-        builtin, backend=name, name=f"{name} builtin",
+        builtin, backend=name, name=f"{name} builtin", dtypes=adapter.float_dtypes,
         layer=lambda p: _AdapterLayer(adapter, adapter.make_dropout_layer(p)),
         differences=quirks.builtin_differences, stat_differences=quirks.stat_differences,
     )

@@ -1,50 +1,30 @@
-"""The pytest plugin: d2ldrop's conformance suite for anyone's dropout, as test items.
+"""The pytest plugin's suite: d2ldrop's conformance checks of anyone's dropout, as test items.
 
 ``pytest --d2ldrop-target package.module:function`` adds one test item per
 check and p (``fraction[p=0.5]``, ``agreement[p=0.1]``, ...) and per edge case
 (``edge[p=nan]``, ...) under ``d2ldrop[<target>]``, so a broken property shows
 up as one failing test; checks the target does not support are skipped with
 the reason. ``--d2ldrop-target-backend NAME`` names whose tensors it takes
-(default: the Target's own, else numpy); ``--d2ldrop-p``, ``--d2ldrop-size`` and
-``--d2ldrop-seed`` change the draws. The items carry the marker ``d2ldrop``.
+(default: the Target's own, else numpy); ``--d2ldrop-p``, ``--d2ldrop-size``,
+``--d2ldrop-seed`` and ``--d2ldrop-dtype`` change the draws. The items carry
+the marker ``d2ldrop``.
 
-The fixture ``d2ldrop_conformance`` gives the same checks to a test:
-``d2ldrop_conformance("pkg.mod:dropout", backend=NAME).assert_conforms()``, NAME one of
-the registry's backends (or "numpy").
-
-Installed as the ``pytest11`` entry point ``d2ldrop``: without
-``--d2ldrop-target`` it only registers its options, marker and fixture, and
-imports nothing beyond pytest (the suite is imported when it is used).
+The options, the marker and the fixture ``d2ldrop_conformance``
+(``d2ldrop_conformance("pkg.mod:dropout", backend=NAME).assert_conforms()``)
+belong to ``_d2ldrop_pytestplugin``, the module the ``pytest11`` entry point
+loads: it imports nothing of d2ldrop, and registers this module (and calls
+:func:`start`) only when ``--d2ldrop-target`` is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-_SUITE = pytest.StashKey[Any]()
+from _d2ldrop_pytestplugin import SUITE_KEY
 
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("d2ldrop", "d2ldrop dropout conformance")
-    group.addoption(
-        "--d2ldrop-target", default=None, metavar="MODULE:FUNCTION",
-        help="check this dropout(x, p, *, training=True) (or d2ldrop.conformance.Target): "
-        "one test item per statistic and edge case",
-    )
-    group.addoption(
-        "--d2ldrop-target-backend", default=None, metavar="NAME",
-        help="whose tensors the target takes: numpy or a d2ldrop backend "
-        "(default: the Target's own, else numpy)",
-    )
-    group.addoption("--d2ldrop-p", default=None, metavar="P,P,...",
-                    help="comma-separated dropout probabilities in (0, 1) (default: 0.1,0.5,0.9)")
-    group.addoption("--d2ldrop-size", default=None, type=int, metavar="N",
-                    help="elements per draw (default: 262144)")
-    group.addoption("--d2ldrop-seed", default=0, type=int, metavar="S",
-                    help="seed of every draw (default: 0)")
+_SUITE = SUITE_KEY
 
 
 def _settings(config: pytest.Config) -> dict[str, Any]:
@@ -58,20 +38,19 @@ def _settings(config: pytest.Config) -> dict[str, Any]:
     size = config.getoption("d2ldrop_size")
     if size is not None:
         settings["size"] = size
+    dtype = config.getoption("d2ldrop_dtype")
+    if dtype is not None:
+        settings["dtype"] = dtype
     return settings
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "d2ldrop: a d2ldrop conformance check of --d2ldrop-target")
-    ref = config.getoption("d2ldrop_target")
-    backend = config.getoption("d2ldrop_target_backend")
-    if ref is None:
-        if backend is not None:
-            raise pytest.UsageError("--d2ldrop-target-backend needs --d2ldrop-target")
-        return
+def start(config: pytest.Config) -> None:
+    """Build the suite of ``--d2ldrop-target`` (called by ``_d2ldrop_pytestplugin``)."""
     from d2ldrop.conformance.suite import conformance_suite
     from d2ldrop.errors import D2LDropError
 
+    ref = config.getoption("d2ldrop_target")
+    backend = config.getoption("d2ldrop_target_backend")
     try:
         suite = conformance_suite(ref, backend=backend, **_settings(config))
         suite.target.check_available()
@@ -143,24 +122,3 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         report=pytest.CollectReport(collector.nodeid, "passed", None, new)
     )
     items.extend(new)
-
-
-@pytest.fixture
-def d2ldrop_conformance(pytestconfig: pytest.Config) -> Callable[..., Any]:
-    """A factory of :class:`~d2ldrop.conformance.suite.ConformanceSuite`.
-
-    ``d2ldrop_conformance(target=None, *, backend=None, ps=..., size=..., seed=0)``:
-    ``target`` is a ``"package.module:function"`` reference, a Target or a
-    callable; None means ``--d2ldrop-target`` (the test is skipped without it).
-    """
-    from d2ldrop.conformance.suite import conformance_suite
-
-    def make(target: Any = None, **settings: Any) -> Any:
-        if target is None:
-            suite = pytestconfig.stash.get(_SUITE, None)
-            if suite is None:
-                pytest.skip("no --d2ldrop-target given")
-            return suite
-        return conformance_suite(target, **settings)
-
-    return make

@@ -10,7 +10,9 @@ read as a contract for anyone's dropout:
   ``mask * x``: 0 * inf) or exactly 0 (``where(mask, x * scale, 0)``);
 * a case in a dtype the target does not declare is not applicable;
 * a documented difference (``Target.differences``) replaces the specification
-  of its case by the documented outcome.
+  of its case by the documented outcome;
+* a target of the "downscale" convention keeps x itself where the chapter
+  keeps x/(1-p).
 """
 
 from __future__ import annotations
@@ -57,7 +59,18 @@ class Spec:
 
 
 def specified(target: Target, case: EdgeCase) -> Spec:
-    """The :class:`Spec` of ``case`` for ``target`` (its dtypes, p range, differences)."""
+    """The :class:`Spec` of ``case`` for ``target`` (its dtypes, p range, differences,
+    convention)."""
+    spec = _specified(target, case)
+    if target.downscale and not spec.documented:
+        labels = tuple(label.replace("x/(1-p)", "x") for label in spec.labels)
+        if case.merge_dropout and labels == ("0 or x",):
+            labels += ("identity",)  # one element (or all) kept unscaled is x itself
+        return Spec(labels, not_applicable=spec.not_applicable)
+    return spec
+
+
+def _specified(target: Target, case: EdgeCase) -> Spec:
     if case.input != "int" and case.dtype not in target.dtypes:
         return Spec((), not_applicable=f"{case.dtype} is not among the target's dtypes")
     if case.id in target.differences:

@@ -10,24 +10,26 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from d2ldrop._backend import get_adapter
+from d2ldrop._dtypes import FLOAT_DTYPES, np_dtype
 from d2ldrop._io import json_safe
-from d2ldrop._validate import SEED_LIMIT, check_probability, check_seed
+from d2ldrop._validate import check_probability, check_seed
 from d2ldrop.conformance.bounds import Z, two_sided_alpha
+from d2ldrop.conformance.calls import eval_call, layer_checks, read, seed_checks
+from d2ldrop.conformance.calls import other_seed as other_seed  # re-exported
 from d2ldrop.conformance.checks import (
     Check,
     agreement_check,
     check_rows,
     dispersion_check,
-    exact_check,
     fraction_check,
     gradient_check,
-    kept_value_errors,
     lag1_check,
     mean_check,
     na_check,
@@ -35,6 +37,7 @@ from d2ldrop.conformance.checks import (
     variance_check,
 )
 from d2ldrop.conformance.impls import check_impl, impl_target
+from d2ldrop.conformance.layout import grid_shape, layout, structure_check
 from d2ldrop.conformance.target import Target
 from d2ldrop.display.html import block, paragraph, table
 from d2ldrop.errors import BackendNotAvailableError, InvalidArgumentError, UsageError
@@ -49,18 +52,7 @@ H = 1.5
 MIN_SIZE = 256
 #: The normal approximations need this many expected drops and keeps at least.
 MIN_EXPECTED = 100
-STAT_DTYPES = ("float16", "float32", "float64")
-
-
-def grid_shape(size: int) -> tuple[int, int]:
-    """The (rows, columns) grid used for ``size`` elements: near square, <= size."""
-    rows = max(16, math.isqrt(size))
-    return rows, size // rows
-
-
-def other_seed(seed: int) -> int:
-    """The seed of the "new seed, new mask" draw: ``seed + 1``, wrapping to stay a seed."""
-    return (seed + 1) % SEED_LIMIT
+STAT_DTYPES = FLOAT_DTYPES
 
 
 @dataclass
@@ -72,7 +64,7 @@ class DropoutStats:
     p: float
     dtype: str
     n: int
-    shape: tuple[int, int]
+    shape: tuple[int, ...]  # (rows, cols); a structured target's input shape
     seed: int
     z: float
     h: float
@@ -145,8 +137,10 @@ def dropout_stats(
     """
     impl = check_impl(impl)
     p = check_stats_args(p, size, seed, dtype, z)
-    return measure(impl_target(backend, impl), impl, p, size=int(size), seed=int(seed),
-                   dtype=dtype, z=float(z))
+    target = impl_target(backend, impl)
+    if dtype not in target.dtypes:
+        get_adapter(target.backend).check_dtype(dtype)
+    return measure(target, impl, p, size=int(size), seed=int(seed), dtype=dtype, z=float(z))
 
 
 def target_stats(
@@ -174,178 +168,74 @@ def target_stats(
                    z=float(z))
 
 
-_NO_LAYER = {
-    "scratch": "the chapter calls dropout_layer only when training; there is no layer object",
-    "target": "the target declares no layer factory (Target(layer=...))",
-}
-_NO_SEED = "the target declares no seeding (Target(seed=False))"
-
-
-def _read(target: Target, out: Any, x: np.ndarray) -> np.ndarray:
-    y = target.to_numpy(out)
-    if y.shape != x.shape:
-        raise InvalidArgumentError(
-            f"the target returned shape {y.shape} for an input of shape {x.shape}"
-        )
-    return y
-
-
 def measure(
     target: Target, impl: str, p: float, *, size: int, seed: int, dtype: str, z: float
 ) -> DropoutStats:
     """Every statistic of ``target`` at ``p`` (arguments already checked).
 
     Inputs are a constant ``H`` grid and a grid of U[0.5, 1.5) values,
-    ``grid_shape(size)``, in ``dtype``, each call on a fresh copy. Draws, in
-    order after seeding with ``seed``: dropout(H) (fraction, variance, rows,
-    columns, lag-1), then value and gradient of dropout(x) (mean, values,
-    gradient; its mask against the first one's gives the agreement); then
-    re-seeding checks, then the layer, then (``impl`` "target") the call with
-    ``training=False``.
+    ``grid_shape(size)``, in ``dtype``, each call on a fresh copy (a structured
+    target gets the input of :func:`~d2ldrop.conformance.layout.layout`, and the
+    statistics run on its units). Draws, in order after seeding with ``seed``:
+    dropout(H) (fraction, variance, rows, columns, lag-1), then value and
+    gradient of dropout(x) (mean, values, gradient; its mask against the first
+    one's gives the agreement); then (``impl`` "target") the call with
+    ``training=False`` (a downscale target's mean is compared with its output),
+    then re-seeding checks, then the layer.
     """
-    shape = grid_shape(size)
-    n = shape[0] * shape[1]
+    lay = layout(size, target.ndim, target.broadcast_axes)
+    down = target.downscale
     rng = np.random.default_rng(seed)
     # Positive, so that the mean check has power against a wrong scale.
-    x_var = rng.uniform(0.5, 1.5, shape).astype(dtype)
-    x_const = np.full(shape, H, dtype=dtype)
+    x_var = rng.uniform(0.5, 1.5, lay.shape).astype(np_dtype(dtype))
+    x_const = np.full(lay.shape, H, dtype=np_dtype(dtype))
 
     def call(x: np.ndarray) -> np.ndarray:
-        return _read(target, target.dropout(target.from_numpy(x), p), x)
+        return read(target, target.dropout(target.from_numpy(x), p), x)
 
     if target.seedable:
         target.reseed(seed)
     y1 = call(x_const)
     if target.has_gradient:
         y2_t, g2_t = target.value_and_grad(target.from_numpy(x_var), p)
-        y2, g2 = _read(target, y2_t, x_var), _read(target, g2_t, x_var)
-        grad = gradient_check(y2, g2, p)
+        y2, g2 = read(target, y2_t, x_var), read(target, g2_t, x_var)
+        grad = gradient_check(y2, g2, p, down)
     else:
         y2 = call(x_var)
         why = ("numpy arrays have no autograd: declare Target(gradient=fn)"
                if target.gradient is None else "the target declares no gradient")
         grad = na_check("gradient", "gradient mask/(1-p)", why)
     d1, d2 = y1 == 0, y2 == 0  # inputs are nonzero, so zero means dropped
+    u1, u2 = lay.unit_grid(d1), lay.unit_grid(d2)
+    evaluated = eval_call(target, p, x_var) if impl == "target" else None
+    expected = None
+    if down and evaluated is not None and evaluated[1] is not None:
+        expected = float(evaluated[1].astype(np.float64).mean())
 
     checks: dict[str, Check] = {}
     for c in (
-        fraction_check(d1, p, z),
-        mean_check(x_var, y2, p, z),
-        variance_check(y1, H, p, z),
-        values_check([(x_const, y1), (x_var, y2)], p),
+        fraction_check(u1, p, z),
+        mean_check(lay.unit_view(x_var), lay.unit_view(y2), p, z, group=lay.group,
+                   downscale=down, expected=expected),
+        variance_check(lay.unit_grid(y1), H, p, z, downscale=down),
+        values_check([(x_const, y1), (x_var, y2)], p, down),
         grad,
-        agreement_check(d1, d2, p, z),
-        dispersion_check(d1, p, axis=1, z=z),
-        dispersion_check(d1, p, axis=0, z=z),
-        lag1_check(d1, p, z),
+        agreement_check(u1, u2, p, z),
+        dispersion_check(u1, p, axis=1, z=z),
+        dispersion_check(u1, p, axis=0, z=z),
+        lag1_check(u1, p, z),
     ):
         checks[c.name] = c
-    checks.update(_seed_checks(target, impl, call, x_const, d1, seed))
-    checks.update(_layer_checks(target, impl, p, x_const, x_var, seed, z))
-    if impl == "target":
-        checks["eval_call"] = _eval_call_check(target, p, x_var)
+    if lay.axes:
+        checks["structure"] = structure_check(lay, [d1, d2])
+    checks.update(seed_checks(target, impl, call, x_const, d1, seed))
+    checks.update(layer_checks(target, impl, p, x_const, x_var, seed, z, lay))
+    if evaluated is not None:
+        checks["eval_call"] = evaluated[0]
     return DropoutStats(
-        backend=target.backend, impl=impl, p=p, dtype=dtype, n=n, shape=shape, seed=seed,
-        z=z, h=H, checks=checks,
+        backend=target.backend, impl=impl, p=p, dtype=dtype, n=lay.n, shape=lay.shape,
+        seed=seed, z=z, h=H, checks=checks,
     )
-
-
-def _seed_checks(target: Target, impl: str, call: Callable[[np.ndarray], np.ndarray],
-                 x_const: np.ndarray, d1: np.ndarray, seed: int) -> list[tuple[str, Check]]:
-    """Same seed, same mask; new seed, new mask."""
-    if not target.seedable:
-        return [("seed_same", na_check("seed_same", "same seed, same mask", _NO_SEED)),
-                ("seed_different", na_check("seed_different", "new seed, new mask", _NO_SEED))]
-    n = d1.size
-    hint = f"; seeded with {target.seed_text()}" if impl == "target" else ""
-    target.reseed(seed)
-    again = call(x_const) == 0
-    diff = int(np.count_nonzero(again != d1))
-    if diff and impl == "target" and target.seed is True:
-        hint += " (a target with a generator of its own declares Target(seed=...))"
-    same_seed = exact_check(
-        "seed_same", "same seed, same mask", diff,
-        "seed(s); dropout(H) twice: masks identical", f"{diff} of {n} differ" + hint,
-    )
-    target.reseed(other_seed(seed))
-    other = call(x_const) == 0
-    same = int(np.count_nonzero(other == d1))
-    new_seed = exact_check(
-        "seed_different", "new seed, new mask", int(same == n),
-        "seed(s + 1): the mask differs somewhere", f"{same} of {n} agree" + hint,
-    )
-    return [("seed_same", same_seed), ("seed_different", new_seed)]
-
-
-def _layer_checks(target: Target, impl: str, p: float, x_const: np.ndarray,
-                  x_var: np.ndarray, seed: int, z: float) -> list[tuple[str, Check]]:
-    """The layer: identity in evaluation, drops at rate p in training, seeded."""
-    if target.layer is None:
-        why = _NO_LAYER.get(impl, _NO_LAYER["target"])
-        return [("layer_eval", na_check("layer_eval", "layer: eval is identity", why)),
-                ("layer_train", na_check("layer_train", "layer: training drops", why)),
-                ("layer_seed", na_check("layer_seed", "layer: same seed, same mask", why))]
-    n = x_var.size
-
-    def run(layer: Any, x: np.ndarray, training: bool) -> np.ndarray:
-        return _read(target, layer(target.from_numpy(x), training=training), x)
-
-    if target.seedable:
-        target.reseed(seed)
-    layer = target.layer(p)
-    ev = run(layer, x_var, False)
-    differ = int(np.count_nonzero(ev.astype(np.float64) != x_var.astype(np.float64)))
-    detail = f"{differ} of {n} values differ"
-    if ev.dtype != x_var.dtype:
-        differ = n
-        detail += f"; dtype {x_var.dtype} -> {ev.dtype}"
-    out = [("layer_eval", exact_check(
-        "layer_eval", "layer: eval is identity", differ,
-        "call_layer(training=False) returns x exactly, dtype kept", detail,
-    ))]
-    tr = run(layer, x_const, True)
-    c = fraction_check(tr == 0, p, z, name="layer_train", title="layer: training drops")
-    bad, _ = kept_value_errors(x_const, tr, p)
-    c.detail += f"; {bad} values neither 0 nor x/(1-p)"
-    if tr.dtype != x_const.dtype:
-        bad += 1
-        c.detail += f"; dtype {x_const.dtype} -> {tr.dtype}"
-    if bad:
-        c.passed = False
-    out.append(("layer_train", c))
-    if not target.seedable:
-        return [*out, ("layer_seed", na_check("layer_seed", "layer: same seed, same mask",
-                                              _NO_SEED))]
-    # A layer may own its generator; the adapters build layers whose seed
-    # d2ldrop.seed reaches, so seed(s) and a new layer repeat the mask.
-    masks = []
-    for _ in range(2):
-        target.reseed(seed)
-        masks.append(run(target.layer(p), x_const, True) == 0)
-    diff = int(np.count_nonzero(masks[0] != masks[1]))
-    out.append(("layer_seed", exact_check(
-        "layer_seed", "layer: same seed, same mask", diff,
-        "seed(s); new layer; training call - twice: masks identical",
-        f"{diff} of {n} differ",
-    )))
-    return out
-
-
-def _eval_call_check(target: Target, p: float, x_var: np.ndarray) -> Check:
-    """``dropout(x, p, training=False)`` returns x exactly, dtype kept."""
-    title, bound = "training=False returns x", "dropout(x, p, training=False) == x, dtype kept"
-    n = x_var.size
-    try:
-        ev = _read(target, target.dropout(target.from_numpy(x_var), p, training=False), x_var)
-    except Exception as err:  # a target without the keyword fails this check only
-        return exact_check("eval_call", title, n, bound,
-                           f"raised {type(err).__name__}: {err}".splitlines()[0][:200])
-    differ = int(np.count_nonzero(ev.astype(np.float64) != x_var.astype(np.float64)))
-    detail = f"{differ} of {n} values differ"
-    if ev.dtype != x_var.dtype:
-        differ = n
-        detail += f"; dtype {x_var.dtype} -> {ev.dtype}"
-    return exact_check("eval_call", title, differ, bound, detail)
 
 
 def stats_html(stats: DropoutStats) -> str:
@@ -370,6 +260,8 @@ class StatsRun:
     results: list[DropoutStats]
     #: Backends that could not be loaded: name -> why.
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Backends whose framework has no tensors of the dtype: name -> why (not a failure).
+    unsupported: dict[str, str] = field(default_factory=dict)
 
     @property
     def alpha(self) -> float:
@@ -384,6 +276,7 @@ class StatsRun:
         """Plain, strict-JSON data (NaN and infinities as None)."""
         return json_safe({
             "z": self.z, "alpha": self.alpha, "passed": self.passed, "skipped": self.skipped,
+            "unsupported": self.unsupported,
             "results": [r.to_dict() for r in self.results],
         })
 
@@ -400,11 +293,17 @@ def run_stats(
 ) -> StatsRun:
     """:func:`dropout_stats` for every backend x implementation x p, in that order.
 
-    A backend whose framework does not load is recorded in ``skipped``, not raised.
+    A backend whose framework does not load is recorded in ``skipped``, not raised;
+    one whose framework has no ``dtype`` tensors in ``unsupported``.
     """
     run = StatsRun(z=z, results=[])
     for name in backends:
         try:
+            try:
+                get_adapter(name).check_dtype(dtype)
+            except TypeError as err:
+                run.unsupported[name] = str(err)
+                continue
             for impl in impls:
                 for p in ps:
                     run.results.append(

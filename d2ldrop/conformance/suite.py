@@ -37,6 +37,8 @@ TARGET_CHECKS: tuple[str, ...] = (
     "gradient", "seed_same", "seed_different", "layer_eval", "layer_train", "layer_seed",
     "eval_call",
 )
+#: The check of a structured target (``Target(broadcast_axes=...)``) only.
+STRUCTURE_CHECK = "structure"
 #: The bounded ones (``layer_train`` only with a layer); the others are exact.
 BOUNDED: frozenset[str] = frozenset(
     {"fraction", "mean", "variance", "agreement", "rows", "columns", "lag1", "layer_train"}
@@ -91,12 +93,18 @@ class ConformanceSuite:
 
     # -- what will run -----------------------------------------------------------------
     @property
+    def check_names(self) -> tuple[str, ...]:
+        """The statistics run at each p (a structured target adds "structure")."""
+        extra = (STRUCTURE_CHECK,) if self.target.structured else ()
+        return (*TARGET_CHECKS, *extra)
+
+    @property
     def alpha(self) -> float:
         return two_sided_alpha(self.z)
 
     @property
     def bounded_checks(self) -> int:
-        per_p = sum(name in BOUNDED for name in TARGET_CHECKS)
+        per_p = sum(name in BOUNDED for name in self.check_names)
         return len(self.ps) * (per_p - (self.target.layer is None))
 
     def header(self) -> str:
@@ -113,7 +121,7 @@ class ConformanceSuite:
     def items(self) -> list[Item]:
         """Every check at every p, then every edge case, with readable ids."""
         out = [Item(f"{name}[p={p:g}]", "check", name, p) for p in self.ps
-               for name in TARGET_CHECKS]
+               for name in self.check_names]
         out += [Item(f"edge[{c.id}]", "edge", c.id) for c in TARGET_EDGE_CASES]
         return out
 

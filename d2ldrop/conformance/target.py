@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from d2ldrop._backend import get_adapter
+from d2ldrop._dtypes import FLOAT_DTYPES
 from d2ldrop.backends.registry import BACKENDS, canonical_name
 from d2ldrop.errors import UnknownBackendError, UsageError
 from d2ldrop.ops import seed as seed_backend
@@ -33,7 +34,13 @@ NUMPY = "numpy"
 #: for a dropout that refuses p = 1 with an error.
 P_RANGES: tuple[str, ...] = ("[0, 1]", "[0, 1)")
 #: The input dtypes a target may declare (the statistics' dtypes).
-TARGET_DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
+TARGET_DTYPES: tuple[str, ...] = FLOAT_DTYPES
+#: The conventions a target may declare: "upscale" (inverted dropout: kept values
+#: x / (1 - p) in training, evaluation returns x) or "downscale" (the 2014 paper's:
+#: kept values x in training, evaluation returns x (1 - p)).
+CONVENTIONS: tuple[str, ...] = ("upscale", "downscale")
+#: The dtypes of a target that declares none: bfloat16 must be declared.
+DEFAULT_DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
 
 
 def target_backends() -> tuple[str, ...]:
@@ -62,7 +69,9 @@ class Target:
     * ``backend``: whose tensors ``dropout`` takes ("numpy" for numpy arrays);
     * ``layer``: a factory ``layer(p)`` of an object called as
       ``obj(x, training=True|False)`` (the layer checks are n/a without one);
-    * ``dtypes``: the float dtypes it supports; edge cases in others are n/a;
+    * ``dtypes``: the float dtypes it supports, among float16, bfloat16 (given
+      as ``ml_dtypes.bfloat16`` arrays to a numpy target), float32 and float64;
+      by default all but bfloat16; edge cases in others are n/a;
     * ``gradient``: None (the default) differentiates ``dropout`` with the
       backend's autograd (n/a for numpy); False: n/a; or a callable
       ``gradient(x, p) -> (y, dy)``: one call's output and d sum(y) / dx;
@@ -73,20 +82,31 @@ class Target:
     * ``differences``: edge case id -> (label, why): known, documented
       departures from the specification, expected instead of it;
     * ``stat_differences``: dtype -> {check name: why}, explained in reports;
-    * ``normalize_message``: keeps the informative part of an error's text.
+    * ``normalize_message``: keeps the informative part of an error's text;
+    * ``broadcast_axes``: a structured dropout (one mask value shared along these
+      axes of the input, e.g. ``(2,)`` for a channel dropout on (N, C, L)); the
+      suite feeds it inputs of ``ndim`` dimensions (default: the largest axis + 1,
+      at least 2), checks the mask is exactly constant along the axes and runs
+      the statistics on the independent units;
+    * ``convention``: "upscale" (the default) or "downscale" (training keeps x
+      unscaled, evaluation returns x (1 - p): ``dropout(x, p, training=False)``
+      and the layer in evaluation are checked for that).
     """
 
     dropout: Callable[..., Any]
     backend: str = NUMPY
     name: str = ""
     layer: Callable[[float], Any] | None = None
-    dtypes: tuple[str, ...] = TARGET_DTYPES
+    dtypes: tuple[str, ...] = DEFAULT_DTYPES
     gradient: bool | Callable[[Any, float], tuple[Any, Any]] | None = None
     seed: bool | Callable[[int], None] = True
     p_range: str = "[0, 1]"
     differences: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     stat_differences: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     normalize_message: Callable[[str], str] | None = None
+    broadcast_axes: tuple[int, ...] = ()
+    ndim: int | None = None
+    convention: str = "upscale"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -114,8 +134,44 @@ class Target:
             raise UsageError(
                 f"Target p_range must be one of {P_RANGES}. Received: {self.p_range!r}"
             )
+        if self.convention not in CONVENTIONS:
+            raise UsageError(
+                f"Target convention must be one of {CONVENTIONS}. Received: {self.convention!r}"
+            )
+        self._check_structure()
+
+    def _check_structure(self) -> None:
+        axes = self.broadcast_axes
+        axes = () if axes is None else (axes,) if isinstance(axes, int) else tuple(axes)
+        if any(not isinstance(a, int) or isinstance(a, bool) or a < 0 for a in axes) or len(
+            set(axes)
+        ) != len(axes):
+            raise UsageError(
+                "Target broadcast_axes must be distinct non-negative ints. "
+                f"Received: {self.broadcast_axes!r}"
+            )
+        ndim = self.ndim if self.ndim is not None else max(2, max(axes, default=0) + 1)
+        if not isinstance(ndim, int) or isinstance(ndim, bool) or not (
+            max(axes, default=0) < ndim and len(axes) < ndim and 1 <= ndim <= 8
+        ):
+            raise UsageError(
+                f"Target ndim must be an int in [1, 8] above every broadcast axis and "
+                f"leave one axis independent. Received: ndim={self.ndim!r}, "
+                f"broadcast_axes={self.broadcast_axes!r}"
+            )
+        object.__setattr__(self, "broadcast_axes", tuple(sorted(axes)))
+        object.__setattr__(self, "ndim", ndim if (axes or self.ndim is not None) else None)
 
     # -- capabilities ------------------------------------------------------------
+    @property
+    def structured(self) -> bool:
+        """True for a structured dropout (it declares ``broadcast_axes``)."""
+        return bool(self.broadcast_axes)
+
+    @property
+    def downscale(self) -> bool:
+        return self.convention == "downscale"
+
     @property
     def title(self) -> str:
         """The name in reports: ``name``, else the callable's qualified name."""
@@ -138,6 +194,8 @@ class Target:
             "layer": self.layer is not None, "gradient": self.gradient_text(),
             "seed": self.seed_text(), "p_range": self.p_range,
             "differences": {k: list(v) for k, v in self.differences.items()},
+            "broadcast_axes": list(self.broadcast_axes), "ndim": self.ndim,
+            "convention": self.convention,
         }
 
     def gradient_text(self) -> str:

@@ -79,6 +79,7 @@ def compare_target(
     size: int = DEFAULT_SIZE,
     seed: int = 0,
     z: float = Z,
+    dtype: str = "float32",
 ) -> TargetComparison:
     """The target's checks and edge cases beside ``impls`` on ``backends``.
 
@@ -87,11 +88,12 @@ def compare_target(
     built-ins' own run fails (as ``d2ldrop compare`` would).
     """
     target.check_available()
-    suite = ConformanceSuite(target, ps=ps, size=size, seed=seed, z=z)
+    suite = ConformanceSuite(target, ps=ps, size=size, seed=seed, z=z, dtype=dtype)
     failures = target_failures(suite)
     stats = [suite.stats(p) for p in suite.ps if _ran(suite, p)]
     edges = [suite.edge(c.id) for c in TARGET_EDGE_CASES]
-    beside = compare(backends, impls, suite.ps, size=size, seed=seed, z=z) if backends else None
+    beside = (compare(backends, impls, suite.ps, size=size, seed=seed, z=z, dtype=dtype)
+              if backends else None)
     extra = []
     if beside is not None:
         for name in beside.backends:

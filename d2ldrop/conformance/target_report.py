@@ -9,7 +9,7 @@ from d2ldrop.conformance.edges import SCRATCH_EXPECTED, TARGET_EDGE_CASES, EdgeO
 from d2ldrop.conformance.report import Notes, cell, label_cell, render_stats
 from d2ldrop.conformance.spec import specified
 from d2ldrop.conformance.stats import DropoutStats
-from d2ldrop.conformance.suite import TARGET_CHECKS
+from d2ldrop.conformance.suite import STRUCTURE_CHECK, TARGET_CHECKS
 from d2ldrop.conformance.target import Target
 from d2ldrop.conformance.target_gate import TargetComparison, TargetStatsRun
 
@@ -26,7 +26,10 @@ def capabilities_line(target: Target) -> str:
         f"Target {target.title} on {target.backend}: dtypes {', '.join(target.dtypes)}; "
         f"gradient: {target.gradient_text()}; seeding: {target.seed_text()}; p in "
         f"{target.p_range}; layer: {'declared' if target.layer else 'none'}; "
-        f"{len(target.differences)} documented difference(s)."
+        f"{len(target.differences)} documented difference(s); convention: "
+        f"{target.convention}"
+        + (f"; one mask value shared along axes {target.broadcast_axes} of "
+           f"{target.ndim}-d inputs." if target.structured else ".")
     )
 
 
@@ -49,7 +52,7 @@ def _statistics_table(result: TargetComparison) -> str:
     """One row per statistic; the target's column first (a cell per p)."""
     cols = _columns(result)
     rows = []
-    for name in TARGET_CHECKS:
+    for name in (*TARGET_CHECKS, STRUCTURE_CHECK):
         title = next((s.checks[name].title for _, col in cols for s in col
                       if s is not None and name in s.checks), name)
         row = [title]

@@ -88,8 +88,8 @@ class Ops(ArrayOps):
     def relu(self, x: Tensor) -> Tensor:
         return jax.nn.relu(x)
 
-    def uniform_like(self, x: Tensor) -> Tensor:
-        return jax.random.uniform(self._next_key(), jnp.shape(x), dtype=jnp.float32)
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+        return jax.random.uniform(self._next_key(), shape or jnp.shape(x), dtype=jnp.float32)
 
     def normal_like(self, x: Tensor) -> Tensor:
         return jax.random.normal(self._next_key(), jnp.shape(x), dtype=x.dtype)
@@ -253,10 +253,13 @@ class Adapter(_Base):
         return kernels.guarded_dropout(KeyedOps(key), x, check_probability(p, "p"))
 
     # -- the framework's own dropout -------------------------------------------
-    def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
+    structured_dropouts = {"nn.Dropout(broadcast_dims=(1,))":
+                           lambda self, x, p: self.builtin_dropout(x, p, (1,))}
+
+    def builtin_dropout(self, x: Tensor, p: float, dims: tuple[int, ...] = ()) -> Tensor:
         # flax's Dropout keeps where bernoulli(1 - p), i.e. u < 1 - p (jax/quirks.py).
-        return nn.Dropout(rate=p).apply({}, x, deterministic=False,
-                                        rngs={"dropout": self.next_key()})
+        return nn.Dropout(rate=p, broadcast_dims=dims).apply(
+            {}, x, deterministic=False, rngs={"dropout": self.next_key()})
 
     def make_dropout_layer(self, p: float) -> nn.Dropout:
         return nn.Dropout(rate=p)

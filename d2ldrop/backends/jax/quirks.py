@@ -8,7 +8,7 @@ rate, and selects with ``lax.select(mask, x / (1 - rate), 0)``.
 
 from __future__ import annotations
 
-from d2ldrop.backends.quirks import Quirks
+from d2ldrop.backends.quirks import Quirks, Structured
 
 _NO_CHECK = "flax's Dropout does not check the rate: keep_prob = 1 - rate = "
 
@@ -25,5 +25,11 @@ QUIRKS = Quirks(
             "dropped elements are selected with lax.select(mask, x / keep_prob, 0): "
             "exactly 0, even for NaN and inf",
         ),
+    },
+    structured={
+        "nn.Dropout(broadcast_dims=(1,))": Structured((1,), 3, (
+            "broadcast_dims names the shared axes themselves (the suite's convention); "
+            "on (N, L, C), (1,) gives one mask value per (n, c)"
+        )),
     },
 )

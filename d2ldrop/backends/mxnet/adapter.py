@@ -12,6 +12,7 @@ from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
 from d2ldrop.backends.mxnet.loader import import_mxnet
+from d2ldrop.errors import WrongTypeError
 
 mx = import_mxnet()  # not a plain import: see loader.py
 from mxnet import autograd, gluon, npx  # noqa: E402
@@ -65,6 +66,13 @@ def _correct(logits: Tensor, y: Tensor) -> Tensor:
     hits = logits.argmax(axis=1).astype("float64") == y.astype("float64")
     return hits.astype("float64").sum()
 
+
+#: Measured on MXNet 1.9.1: mx.np.array(a) raises KeyError for an ml_dtypes
+#: bfloat16 array, and astype("bfloat16") "data type 'bfloat16' not understood".
+NO_BFLOAT16 = (
+    "MXNet 1.9.1 has no bfloat16 tensors (its numpy interface knows float16, float32 "
+    "and float64): use float16 or float32 on this backend"
+)
 
 class _Graph(gluon.HybridBlock):
     """A model's forward pass, with its loss or correct count, as one cached graph.
@@ -162,8 +170,9 @@ class Ops(ArrayOps):
     def relu(self, x: Tensor) -> Tensor:
         return npx.relu(x)
 
-    def uniform_like(self, x: Tensor) -> Tensor:
-        return mx.np.random.uniform(0.0, 1.0, size=x.shape, dtype="float32", ctx=x.ctx)
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+        size = x.shape if shape is None else shape
+        return mx.np.random.uniform(0.0, 1.0, size=size, dtype="float32", ctx=x.ctx)
 
     def normal_like(self, x: Tensor) -> Tensor:
         return mx.np.random.normal(0.0, 1.0, size=x.shape, dtype=x.dtype, ctx=x.ctx)
@@ -200,8 +209,9 @@ class _GraphOps(Ops):
     def zeros_like(self, x: Tensor) -> Tensor:
         return self._F.np.zeros_like(x)
 
-    def uniform_like(self, x: Tensor) -> Tensor:
-        return self._F.np.random.uniform(0.0, 1.0, size=self.shape(x), dtype="float32")
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+        size = self.shape(x) if shape is None else shape
+        return self._F.np.random.uniform(0.0, 1.0, size=size, dtype="float32")
 
     def normal_like(self, x: Tensor) -> Tensor:
         return self._F.np.random.normal(0.0, 1.0, size=self.shape(x), dtype=self._dtype_name)
@@ -212,6 +222,7 @@ class Adapter(_Base):
     channels_last = False
     label_dtype = "int32"
     scratch_weights_transposed = True  # FullyConnected's (out, in)
+    float_dtypes = ("float16", "float32", "float64")  # NO_BFLOAT16
     ops = Ops()
 
     def is_tensor(self, x: object) -> bool:
@@ -221,7 +232,14 @@ class Adapter(_Base):
         return x.asnumpy().copy()
 
     def from_numpy(self, a: np.ndarray) -> Tensor:
+        if a.dtype.name == "bfloat16":
+            self.check_dtype("bfloat16")
         return mx.np.array(a, dtype=a.dtype)
+
+    def check_dtype(self, dtype: str) -> None:
+        if dtype == "bfloat16":
+            raise WrongTypeError(NO_BFLOAT16)
+        super().check_dtype(dtype)
 
     def take(self, data: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
         i = mx.np.array(index, dtype=index.dtype)
@@ -233,6 +251,11 @@ class Adapter(_Base):
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         # mode="always" drops whatever autograd's global training flag says.
         return npx.dropout(x, p=p, mode="always")
+
+    structured_dropouts = {
+        "npx.dropout(axes=(2,))": lambda self, x, p: npx.dropout(x, p=p, axes=(2,),
+                                                                 mode="always"),
+    }
 
     def make_dropout_layer(self, p: float) -> gluon.nn.Dropout:
         return gluon.nn.Dropout(p)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from d2ldrop.backends.quirks import Quirks
+from d2ldrop.backends.quirks import Quirks, Structured
 
 _PREFIX = "MXNetError:"
 
@@ -41,4 +41,10 @@ QUIRKS = Quirks(
         ),
     },
     normalize_message=informative_part,
+    structured={
+        "npx.dropout(axes=(2,))": Structured((2,), 3, (
+            "axes names the shared axes (the suite's convention), on any layout; "
+            "(N, C, L) with axes=(2,) drops whole channels"
+        )),
+    },
 )

@@ -39,9 +39,10 @@ class Ops(ArrayOps):
     def relu(self, x: Tensor) -> Tensor:
         return tf.nn.relu(x)
 
-    def uniform_like(self, x: Tensor) -> Tensor:
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
         # tf.shape, not x.shape: inside a tf.function the batch size is unknown.
-        return tf.random.uniform(tf.shape(x), 0.0, 1.0, dtype=tf.float32)
+        size = tf.shape(x) if shape is None else shape
+        return tf.random.uniform(size, 0.0, 1.0, dtype=tf.float32)
 
     def normal_like(self, x: Tensor) -> Tensor:
         return tf.random.normal(tf.shape(x), dtype=x.dtype)
@@ -90,6 +91,13 @@ class Adapter(_Base):
         # tf.nn.dropout refuses rate=1 (ValueError): that difference is real and
         # is reported by the conformance tables, not papered over here.
         return tf.nn.dropout(x, rate=p)
+
+    structured_dropouts = {
+        "SpatialDropout1D": lambda self, x, p: keras.layers.SpatialDropout1D(
+            p, seed=self._layer_seed())(x, training=True),
+        "tf.nn.dropout(noise_shape)": lambda self, x, p: tf.nn.dropout(
+            x, rate=p, noise_shape=[x.shape[0], 1, x.shape[2]]),
+    }
 
     def make_dropout_layer(self, p: float) -> Any:  # a keras.layers.Dropout
         return keras.layers.Dropout(p, seed=self._layer_seed())

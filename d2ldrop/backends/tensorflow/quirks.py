@@ -7,11 +7,20 @@ import math
 
 import numpy as np
 
-from d2ldrop.backends.quirks import Quirks
+from d2ldrop._dtypes import np_dtype
+from d2ldrop.backends.quirks import Quirks, Structured
 
 _KERAS_DTYPE = (
     "a Keras layer computes in its dtype policy, float32 by default: it casts a "
-    "float16 or float64 input to float32, in evaluation and in training"
+    "float16, bfloat16 or float64 input to float32, in evaluation and in training"
+)
+
+
+_BF16_RATE = (
+    "tf.nn.dropout draws bfloat16 uniforms, whose 7 fraction bits put them on the grid "
+    "k/128, and keeps u >= rate (rate rounded to bfloat16): it drops with probability "
+    "ceil(128 bfloat16(p)) / 128, not p (p = 0.001 drops 0.78%, p = 0.01 1.56%, p = 0.3 "
+    "30.47%)"
 )
 
 
@@ -20,11 +29,16 @@ def drop_probability(p: float, dtype: str) -> float:
 
     It draws uniforms in the input's dtype and keeps u >= rate. Float16 uniforms
     lie on the grid k/1024 (k = 0..1023) and the rate is rounded to float16, so
-    it drops with probability ceil(1024 float16(p)) / 1024; in float32 and
-    float64 the grid is fine enough that the rate is p.
+    it drops with probability ceil(1024 float16(p)) / 1024; bfloat16 uniforms
+    (7 fraction bits) lie on k/128 and the rate is rounded to bfloat16:
+    ceil(128 bfloat16(p)) / 128 (p = 0.001 drops 1/128 = 0.78%, p = 0.3 drops
+    39/128 = 0.3047). In float32 and float64 the grid is fine enough that the
+    rate is p.
     """
     if dtype == "float16":
         return math.ceil(1024 * float(np.float16(p))) / 1024
+    if dtype == "bfloat16":
+        return math.ceil(128 * float(np.asarray(p).astype(np_dtype("bfloat16")))) / 128
     return p
 
 
@@ -64,7 +78,25 @@ QUIRKS = Quirks(
             "layer_eval": _KERAS_DTYPE,
             "layer_train": _KERAS_DTYPE,
         },
+        "bfloat16": {
+            "fraction": _BF16_RATE,
+            # Each of these is computed for rate p and follows the drop probability.
+            **{name: "computed for rate p, it follows the drop probability (see fraction)"
+               for name in ("mean", "variance", "agreement", "rows", "columns", "lag1")},
+            "layer_eval": _KERAS_DTYPE,
+            "layer_train": _KERAS_DTYPE,
+        },
         "float64": {"layer_eval": _KERAS_DTYPE, "layer_train": _KERAS_DTYPE},
     },
     builtin_drop_probability=drop_probability,
+    structured={
+        "SpatialDropout1D": Structured((1,), 3, (
+            "channels last, (N, L, C): one mask value per (n, c), shared along the "
+            "steps (axis 1); Keras names neither axis, the layout decides"
+        )),
+        "tf.nn.dropout(noise_shape)": Structured((1,), 3, (
+            "noise_shape is the mask's shape, 1 on the shared axes: [N, 1, C] on "
+            "(N, L, C) shares along axis 1"
+        )),
+    },
 )

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from d2ldrop._dtypes import np_dtype
 from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import ArrayOps, Tensor
@@ -34,8 +35,8 @@ class Ops(ArrayOps):
     def relu(self, x: Tensor) -> Tensor:
         return torch.relu(x)
 
-    def uniform_like(self, x: Tensor) -> Tensor:
-        return torch.rand(x.shape, device=x.device)
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
+        return torch.rand(x.shape if shape is None else shape, device=x.device)
 
     def normal_like(self, x: Tensor) -> Tensor:
         return torch.randn_like(x)
@@ -51,11 +52,18 @@ class Adapter(_Base):
         return isinstance(x, torch.Tensor)
 
     def to_numpy(self, x: Tensor) -> np.ndarray:
-        return x.detach().cpu().numpy().copy()
+        x = x.detach().cpu()
+        if x.dtype == torch.bfloat16:
+            # torch has no numpy bfloat16: the same 16 bits, read as ml_dtypes' bfloat16.
+            return x.view(torch.int16).numpy().view(np_dtype("bfloat16")).copy()
+        return x.numpy().copy()
 
     def from_numpy(self, a: np.ndarray) -> Tensor:
         # np.ascontiguousarray would turn a 0-d array into shape (1,).
-        return torch.from_numpy(np.asarray(a, order="C"))
+        a = np.asarray(a, order="C")
+        if a.dtype.name == "bfloat16":
+            return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+        return torch.from_numpy(a)
 
     def take(self, data: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
         i = torch.from_numpy(index)
@@ -66,6 +74,11 @@ class Adapter(_Base):
 
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         return torch.nn.functional.dropout(x, p, training=True)
+
+    structured_dropouts = {
+        "F.dropout1d": lambda self, x, p: torch.nn.functional.dropout1d(x, p, training=True),
+        "F.dropout2d": lambda self, x, p: torch.nn.functional.dropout2d(x, p, training=True),
+    }
 
     def make_dropout_layer(self, p: float) -> torch.nn.Module:
         return torch.nn.Dropout(p)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from d2ldrop.backends.quirks import Quirks
+from d2ldrop.backends.quirks import Quirks, Structured
 
 QUIRKS = Quirks(
     builtin_differences={
@@ -15,5 +15,17 @@ QUIRKS = Quirks(
             "the Python check (p < 0 or p > 1) lets NaN through; the C++ op refuses it",
         ),
         "int": ("RuntimeError", "the float scale cannot be cast to the integer output"),
+    },
+    structured={
+        "F.dropout1d": Structured((2,), 3, (
+            "channels first, (N, C, L): zeroes whole channels, so one mask value per "
+            "(n, c), shared along L; torch names the channel axis that is kept apart, "
+            "not the axis that is shared"
+        )),
+        "F.dropout2d": Structured((2, 3), 4, (
+            "(N, C, H, W): one value per (n, c), shared along H and W. A 3-D input has "
+            "meant (C, H, W) without a batch in some releases and (N, C, L) in others "
+            "(2.13 warns and takes (N, C, L)): the same call drops different axes"
+        )),
     },
 )
