@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from d2ldrop.commands._args import add_backend_argument, check_writable_dir, seed_type
+from d2ldrop.commands._args import add_backend_argument, check_writable_dir, dir_path, seed_type
 from d2ldrop.data import load_fashion_mnist_arrays
 from d2ldrop.errors import UsageError
 from d2ldrop.experiments import (
@@ -52,10 +52,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true",
                    help="the small form for tests: 3000 training and 1000 test images, "
                    "2 epochs, 2 seeds")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=dir_path, default=None,
                    help="output directory (default: runs/experiments/NAME)")
     p.add_argument("--data-dir", type=Path, default=None, help="directory with the data")
-    p.add_argument("--store", type=Path, default=None,
+    p.add_argument("--store", type=dir_path, default=None,
                    help="the run store, shared by every experiment (default: --out/runs)")
     p.add_argument("--quiet", "-q", action="store_true", help="no line per run")
     add_executor_arguments(p)

@@ -14,7 +14,7 @@ MODELS = ("scratch", "concise")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2ldrop.commands._args import add_backend_argument, seed_type
+    from d2ldrop.commands._args import add_backend_argument, dir_path, seed_type
 
     p = sub.add_parser(
         "train",
@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "until the runs part (see the README)")
     p.add_argument("--seed", type=seed_type, default=None,
                    help="seed for initialization, batch order and dropout masks")
-    p.add_argument("--out", type=Path, default=Path("runs/train"),
+    p.add_argument("--out", type=dir_path, default=Path("runs/train"),
                    help="output directory (default: runs/train)")
     p.add_argument("--data-dir", type=Path, default=None, help="directory with the data")
     p.add_argument("--download", action="store_true",

@@ -1,0 +1,107 @@
+"""Issue 25: never crash, hang or lose a run. The output directory's lock, the
+target timeout, the load order of the frameworks, memory, signals and the
+one-line errors that a new user's fault probes found missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import d2ldrop
+from d2ldrop import _outdir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_HOLDER = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from d2ldrop import _outdir
+    from d2ldrop.errors import UsageError
+    root, trials, t0 = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    for i in range(trials):
+        start_at = t0 + 0.25 * i
+        time.sleep(max(0.0, start_at - time.time() - 0.02))
+        while time.time() < start_at:  # a busy wait: the processes start within microseconds
+            pass
+        try:
+            with _outdir.claim(root / str(i), []):
+                start = time.time()
+                time.sleep(0.05)
+                with open(root / str(i) / "holders", "a") as f:
+                    f.write(f"{os.getpid()} {start} {time.time()}\\n")
+        except UsageError:
+            pass
+""")
+
+
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["free", "stale-lock"])
+def test_two_writers_never_hold_one_out_at_once(tmp_path, stale):
+    """Processes claiming one directory at the same instant: the lock's holders'
+    intervals never overlap, free or with a dead owner's lock to take over."""
+    trials, procs = 20, 4
+    dead = _dead_pid()
+    for i in range(trials):
+        (tmp_path / str(i)).mkdir()
+        if stale:
+            (tmp_path / str(i) / _outdir.LOCK).write_text(f"{dead}\n")
+    t0 = time.time() + 3.0  # every interpreter started before the first trial
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path), str(trials),
+                                 str(t0)], env=env) for _ in range(procs)]
+    for w in workers:
+        assert w.wait(timeout=120) == 0
+    overlaps, held = 0, 0
+    for i in range(trials):
+        f = tmp_path / str(i) / "holders"
+        spans = sorted(tuple(map(float, line.split()[1:])) for line in
+                       (f.read_text().splitlines() if f.exists() else []))
+        held += bool(spans)
+        overlaps += sum(b[0] < a[1] for a, b in zip(spans, spans[1:]))
+        assert not (tmp_path / str(i) / _outdir.LOCK).exists()
+    assert held == trials  # each directory was claimed by someone
+    assert overlaps == 0, f"{overlaps} of {trials} trials had two holders at once"
+
+
+def test_a_lock_of_a_reused_pid_is_taken_over_and_a_refusal_names_the_file(tmp_path):
+    """A live pid with another start time is a dead owner's reused pid; a live owner's
+    lock is refused with the lock file's path and how to remove it."""
+    lock = tmp_path / _outdir.LOCK
+    lock.write_text(f"{os.getppid()} 1 {os.uname().nodename}\n")  # started at tick 1: not it
+    with _outdir.claim(tmp_path, []):
+        assert lock.read_text().split()[0] == str(os.getpid())
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from d2ldrop import _outdir\n"
+         f"with _outdir.claim({str(tmp_path)!r}, []):\n"
+         "    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(d2ldrop.UsageError) as info:
+            with _outdir.claim(tmp_path, []):
+                pass
+        assert str(lock) in str(info.value) and f"remove {lock}" in str(info.value)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_an_empty_out_is_refused(capsys):
+    from d2ldrop.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--out", "", "--epochs", "1"])
+    assert info.value.code == 2
+    assert "--out: expected a directory" in capsys.readouterr().err
