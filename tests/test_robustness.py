@@ -105,3 +105,36 @@ def test_an_empty_out_is_refused(capsys):
         main(["train", "--out", "", "--epochs", "1"])
     assert info.value.code == 2
     assert "--out: expected a directory" in capsys.readouterr().err
+
+
+def _python(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _needs(*frameworks: str) -> None:
+    from d2ldrop.backends.registry import is_installed
+
+    missing = [f for f in frameworks if not is_installed(f)]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} in this environment")
+
+
+def test_tensorflow_imported_first_works_and_mxnet_is_refused_in_one_line():
+    """The probe: TensorFlow imported before d2ldrop's tf backend loads once crashed
+    (MXNet loaded after it). Now tf works, torch too, and MXNet is refused saying why."""
+    _needs("tensorflow", "mxnet")
+    done = _python(
+        "import tensorflow as tf, numpy as np, d2ldrop\n"
+        "y = d2ldrop.dropout_layer(tf.ones((2, 8)), 0.5, backend='tf')\n"
+        "assert set(np.unique(y.numpy())) <= {0.0, 2.0}\n"
+        "print('tf ok', flush=True)\n"
+        "try:\n"
+        "    d2ldrop.get_adapter('mxnet')\n"
+        "except d2ldrop.BackendNotAvailableError as err:\n"
+        "    print('refused:', err)\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "tf ok" in done.stdout
+    refusal = done.stdout.split("refused:", 1)[1].strip()
+    assert "\n" not in refusal and "tensorflow is already imported" in refusal
+    assert "before tensorflow" in refusal

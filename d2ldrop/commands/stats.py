@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from d2ldrop._backend import get_backend
+from d2ldrop._backend import get_adapter, get_backend
 from d2ldrop._io import to_json
 from d2ldrop.backends.registry import installed
 from d2ldrop.commands._args import add_backend_argument, resolve_backends, seed_type
@@ -22,7 +22,7 @@ from d2ldrop.conformance import (
 from d2ldrop.conformance.target import Target, load_target, target_backends
 from d2ldrop.conformance.target_gate import target_stats_run
 from d2ldrop.conformance.target_report import render_target_stats
-from d2ldrop.errors import UsageError
+from d2ldrop.errors import BackendNotAvailableError, UsageError
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -121,6 +121,13 @@ def target_of(args: argparse.Namespace) -> Target | None:
         if args.target_backend is not None:
             raise UsageError("--target-backend needs --target")
         return None
+    # The built-ins' frameworks load before the target's module, which may import
+    # one of them itself: some (MXNet) cannot load after another (TensorFlow).
+    for name in [*beside_backends(args.backend), *getattr(args, "require", [])]:
+        try:
+            get_adapter(name)
+        except BackendNotAvailableError:
+            pass  # reported as skipped by the run beside the target
     return load_target(args.target, args.target_backend)
 
 

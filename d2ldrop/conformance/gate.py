@@ -159,7 +159,7 @@ def compare(
             get_adapter(name)
         except BackendNotAvailableError as err:
             skipped[name] = str(err)
-            failures.append(f"{name}: not installed, conformance not checked")
+            failures.append(f"{name}: not available (see skipped), conformance not checked")
             continue
         run.append(name)
         for impl in impl_list:
