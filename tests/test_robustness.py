@@ -138,3 +138,40 @@ def test_tensorflow_imported_first_works_and_mxnet_is_refused_in_one_line():
     refusal = done.stdout.split("refused:", 1)[1].strip()
     assert "\n" not in refusal and "tensorflow is already imported" in refusal
     assert "before tensorflow" in refusal
+
+
+FAULTY = """
+import threading
+
+
+def hangs(x, p, *, training=True):
+    threading.Event().wait()
+
+
+def exits(x, p, *, training=True):
+    raise SystemExit(3)
+"""
+
+
+def _d2ldrop(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{cwd}"}
+    return subprocess.run([sys.executable, "-m", "d2ldrop", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+def test_compare_target_gives_up_on_a_hanging_target_and_reports_an_exiting_one(tmp_path):
+    """compare --target: a hang costs one --target-timeout and the process exits;
+    a target raising SystemExit fails its checks instead of ending the run silently."""
+    (tmp_path / "faulty.py").write_text(FAULTY)
+    fast = ["--backend", "torch", "--p", "0.5", "--size", "16384"]
+    start = time.monotonic()
+    done = _d2ldrop("compare", "--target", "faulty:hangs", "--target-timeout", "1", *fast,
+                    cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "did not return within 1 s" in done.stdout
+    assert "32 item(s) not run" in done.stdout
+    assert time.monotonic() - start < 120
+    done = _d2ldrop("compare", "--target", "faulty:exits", *fast, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "raised SystemExit(3) instead of returning" in done.stdout
+    assert "FAIL" in done.stdout

@@ -147,6 +147,11 @@ class Adapter(abc.ABC):
     def zeros_like(self, x: Tensor) -> Tensor:
         return self.ops.zeros_like(x)
 
+    def prepare_thread(self) -> None:
+        """Give the calling thread the framework settings the adapter made on the
+        importing thread (for work run on a thread of its own; nothing by default)."""
+        return None
+
     # -- randomness ------------------------------------------------------------
     @abc.abstractmethod
     def seed(self, seed: int) -> None:

@@ -19,6 +19,7 @@ from d2ldrop.conformance import (
     render_stats,
     run_stats,
 )
+from d2ldrop.conformance.guard import DEFAULT_TIMEOUT, check_timeout
 from d2ldrop.conformance.target import Target, load_target, target_backends
 from d2ldrop.conformance.target_gate import target_stats_run
 from d2ldrop.conformance.target_report import render_target_stats
@@ -52,6 +53,14 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         "the Target's own, else numpy)",
     )
     p.add_argument(
+        "--target-timeout",
+        type=_timeout,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds one call of the target may take: a call that does not return fails "
+        f"its check and the remaining checks are not run (default: {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
         "--p",
         type=float,
         nargs="+",
@@ -77,6 +86,13 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         "--json", action="store_true",
         help="print the results as strict JSON (NaN and infinities as null)",
     )
+
+
+def _timeout(value: str) -> float:
+    try:
+        return check_timeout(float(value))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _impl_list(value: str) -> list[str]:
@@ -171,6 +187,7 @@ def _run_target(args: argparse.Namespace, target: Target) -> int:
     result = target_stats_run(
         target, beside_backends(args.backend), impls_of(args, target), args.p,
         size=args.size, seed=args.seed, dtype=args.dtype, z=args.z,
+        timeout=args.target_timeout,
     )
     skipped = result.beside.skipped if result.beside else {}
     for name, why in skipped.items():

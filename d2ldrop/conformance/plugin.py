@@ -7,6 +7,9 @@ up as one failing test; checks the target does not support are skipped with
 the reason. ``--d2ldrop-target-backend NAME`` names whose tensors it takes
 (default: the Target's own, else numpy); ``--d2ldrop-p``, ``--d2ldrop-size`` and
 ``--d2ldrop-seed`` change the draws. The items carry the marker ``d2ldrop``.
+A call of the target that does not return within ``--d2ldrop-target-timeout``
+seconds (default 60) fails its item; the items after it are skipped as not run
+(the hung call's thread is left behind; pytest still exits).
 
 The fixture ``d2ldrop_conformance`` gives the same checks to a test:
 ``d2ldrop_conformance("pkg.mod:dropout", backend=NAME).assert_conforms()``, NAME one of
@@ -45,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="elements per draw (default: 262144)")
     group.addoption("--d2ldrop-seed", default=0, type=int, metavar="S",
                     help="seed of every draw (default: 0)")
+    group.addoption("--d2ldrop-target-timeout", default=None, type=float, metavar="SECONDS",
+                    help="seconds a call of the target may take before its item fails and "
+                    "the remaining items are not run (default: 60)")
 
 
 def _settings(config: pytest.Config) -> dict[str, Any]:
@@ -58,6 +64,9 @@ def _settings(config: pytest.Config) -> dict[str, Any]:
     size = config.getoption("d2ldrop_size")
     if size is not None:
         settings["size"] = size
+    timeout = config.getoption("d2ldrop_target_timeout")
+    if timeout is not None:
+        settings["timeout"] = timeout
     return settings
 
 
@@ -86,7 +95,25 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 
 class ConformanceFailure(AssertionError):
-    """A check or edge case of the target did not hold (the message says what was seen)."""
+    """A check or edge case of the target did not hold: ``(message, error)``, the
+    error being what the target raised, if that is why."""
+
+
+def _target_traceback(err: BaseException) -> str:
+    """The traceback of what the target raised, without d2ldrop's frames (the
+    target's own frames and those of the libraries it called)."""
+    import os
+    import threading
+    import traceback
+
+    import d2ldrop
+
+    ours = os.path.dirname(d2ldrop.__file__) + os.sep
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if not f.filename.startswith(ours) and f.filename != threading.__file__]
+    lines = traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(err), err)
+    return "".join(lines).rstrip()
 
 
 class TargetCollector(pytest.Collector):
@@ -111,17 +138,19 @@ class ConformanceItem(pytest.Item):
 
     def runtest(self) -> None:
         verdict = self.parent.suite.verdict(self.spec)
-        if verdict.error is not None:
-            raise verdict.error  # the target itself raised: show its traceback
         if verdict.status == "n/a":
             pytest.skip(f"not applicable: {verdict.message}")
+        if verdict.status == "not run":
+            pytest.skip(verdict.message)
         if verdict.status == "failed":
-            raise ConformanceFailure(verdict.message)
+            raise ConformanceFailure(verdict.message, verdict.error)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
-        if isinstance(excinfo.value, ConformanceFailure):
-            return str(excinfo.value)
+        err = excinfo.value
+        if isinstance(err, ConformanceFailure):
+            message, cause = err.args
+            return message if cause is None else f"{message}\n{_target_traceback(cause)}"
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

@@ -157,9 +157,10 @@ def target_stats(
 ) -> DropoutStats:
     """:func:`dropout_stats` of anyone's dropout (``impl`` "target").
 
-    Adds the check that ``dropout(x, p, training=False)`` returns x
-    (``eval_call``). Checks a target does not support (no gradient, no seeding,
-    no layer) are n/a, with the reason in their detail.
+    Adds the checks that ``dropout(x, p, training=False)`` returns x
+    (``eval_call``) and that no call changes its input (``input_kept``). Checks a
+    target does not support (no gradient, no seeding, no layer) are n/a, with the
+    reason in their detail.
     """
     p = check_stats_args(p, size, seed, dtype, z)
     if dtype not in target.dtypes:
@@ -205,8 +206,15 @@ def measure(
     x_var = rng.uniform(0.5, 1.5, shape).astype(dtype)
     x_const = np.full(shape, H, dtype=dtype)
 
+    changed = [0, 0]  # calls that changed their input, calls checked
+
     def call(x: np.ndarray) -> np.ndarray:
-        return _read(target, target.dropout(target.from_numpy(x), p), x)
+        t = target.from_numpy(x)
+        y = _read(target, target.dropout(t, p), x)
+        if impl == "target":  # the input, compared with its copy after the call
+            changed[0] += not np.array_equal(target.to_numpy(t), x)
+            changed[1] += 1
+        return y
 
     if target.seedable:
         target.reseed(seed)
@@ -239,6 +247,10 @@ def measure(
     checks.update(_layer_checks(target, impl, p, x_const, x_var, seed, z))
     if impl == "target":
         checks["eval_call"] = _eval_call_check(target, p, x_var)
+        checks["input_kept"] = exact_check(
+            "input_kept", "input left unchanged", changed[0],
+            "x equal to a copy of it after each call", f"{changed[0]} of {changed[1]} calls "
+            "changed their input" + (" (in place)" if changed[0] else ""))
     return DropoutStats(
         backend=target.backend, impl=impl, p=p, dtype=dtype, n=n, shape=shape, seed=seed,
         z=z, h=H, checks=checks,

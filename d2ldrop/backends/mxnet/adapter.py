@@ -16,8 +16,9 @@ from d2ldrop.backends.mxnet.loader import import_mxnet
 mx = import_mxnet()  # not a plain import: see loader.py
 from mxnet import autograd, gluon, npx  # noqa: E402
 
-# Gluon's numpy semantics (zero-size and 0-d arrays, numpy broadcasting) are a
-# process-wide switch in MXNet; the chapter turns it on too.
+# Gluon's numpy semantics (zero-size and 0-d arrays, numpy broadcasting): the
+# chapter turns them on too. The switch is per thread in MXNet (thread-local
+# flags): prepare_thread turns it on in another thread.
 npx.set_np()
 
 # Gluon Dense's default weight initializer (biases are zeros).
@@ -225,6 +226,9 @@ class Adapter(_Base):
     def take(self, data: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
         i = mx.np.array(index, dtype=index.dtype)
         return tuple(mx.np.take(a, i, axis=0) for a in data)
+
+    def prepare_thread(self) -> None:
+        npx.set_np()
 
     def seed(self, seed: int) -> None:
         mx.random.seed(seed)
