@@ -109,7 +109,8 @@ def test_an_empty_out_is_refused(capsys):
 
 def _python(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          cwd=ROOT)
 
 
 def _needs(*frameworks: str) -> None:
@@ -175,3 +176,26 @@ def test_compare_target_gives_up_on_a_hanging_target_and_reports_an_exiting_one(
     assert done.returncode == 1, done.stderr[-2000:]
     assert "raised SystemExit(3) instead of returning" in done.stdout
     assert "FAIL" in done.stdout
+
+
+def test_a_size_beyond_memory_is_refused_before_allocating(tmp_path):
+    """The probes: --size 400000000 grew to all memory, 1e11 was a MemoryError
+    traceback. Under an address-space limit the size is refused in one line."""
+    from d2ldrop._memory import available_bytes
+
+    if available_bytes() is None:
+        pytest.skip("this system does not say how much memory a process may use")
+    done = _d2ldrop("stats", "--size", "100000000000", cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "size=100000000000 (float32) needs about" in line and "GiB" in line
+    limited = _python(
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from d2ldrop.conformance import target_stats, load_target\n"
+        "try:\n"
+        "    target_stats(load_target('targets.correct:dropout'), 0.5, size=40_000_000)\n"
+        "except Exception as err:\n"
+        "    print(type(err).__name__, err)\n")
+    assert limited.stdout.startswith("UsageError size=40000000"), limited.stdout + limited.stderr
