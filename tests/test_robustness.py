@@ -4,6 +4,7 @@ one-line errors that a new user's fault probes found missing."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -199,3 +200,30 @@ def test_a_size_beyond_memory_is_refused_before_allocating(tmp_path):
         "except Exception as err:\n"
         "    print(type(err).__name__, err)\n")
     assert limited.stdout.startswith("UsageError size=40000000"), limited.stdout + limited.stderr
+
+
+def test_sigterm_is_handled_like_ctrl_c(real_data, tmp_path):
+    """The probe: SIGTERM killed `train` at once (no summary.json, no figure, a stale
+    lock). Now the finished epochs stay, summary.json says interrupted, the lock goes."""
+    import signal
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "d2ldrop", "train", "--backend", "torch", "--model",
+         "scratch", "--epochs", "50", "--batch-size", "256", "--seed", "0", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in run.stdout:
+            if "epoch 1/50" in line:
+                break
+        run.send_signal(signal.SIGTERM)
+        stdout, stderr = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 130, stderr[-2000:]
+    assert "interrupted: kept" in stderr
+    (row,) = json.loads((out / "summary.json").read_text())
+    assert row["interrupted"] is True and row["epochs"] >= 1
+    assert (out / "curves.png").exists()
+    assert not (out / _outdir.LOCK).exists()

@@ -237,7 +237,7 @@ def summary_row(history) -> dict:
     r = history.final
     if r is None:
         return {"backend": history.backend, "model": history.model, "epochs": 0,
-                "error": history.error}
+                "error": history.error, "interrupted": history.interrupted}
     return {
         "backend": history.backend,
         "model": history.model,
@@ -250,6 +250,7 @@ def summary_row(history) -> dict:
         # d2l's train_ch3 asserts these after training.
         "book_checks": r.train_loss < 0.5 and r.train_acc > 0.7 and r.test_acc > 0.7,
         "error": history.error,
+        "interrupted": history.interrupted,
     }
 
 
