@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -99,6 +100,10 @@ def build_mlp(
     if seed is not None:
         seed = check_seed(seed)
     sizes = (num_inputs, num_hiddens1, num_hiddens2, num_outputs)
+    for name, size in zip(("num_inputs", "num_hiddens1", "num_hiddens2", "num_outputs"), sizes):
+        if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"Expected a positive integer {name}. Received: {size!r}")
+    sizes = tuple(int(s) for s in sizes)
     adapter = get_adapter(backend)
     if seed is not None:
         adapter.seed(seed)

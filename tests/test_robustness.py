@@ -227,3 +227,99 @@ def test_sigterm_is_handled_like_ctrl_c(real_data, tmp_path):
     assert row["interrupted"] is True and row["epochs"] >= 1
     assert (out / "curves.png").exists()
     assert not (out / _outdir.LOCK).exists()
+
+
+# -- one-line errors instead of tracebacks, and arguments refused -------------------------
+
+
+def test_a_huge_p_is_a_value_error(backend):
+    from support import synthetic
+
+    x = d2ldrop.get_adapter(backend).from_numpy(synthetic(4)[0].reshape(4, -1) / 255.0)
+    with pytest.raises(ValueError, match=r"Expected a float between 0 and 1\. Received: "
+                                         r"p=100000000000\.\.\. \(401 characters\)"):
+        d2ldrop.dropout_layer(x, 10**400, backend=backend)
+
+
+def test_model_sizes_and_epochs_are_checked(backend):
+    with pytest.raises(ValueError, match="Expected a positive integer num_hiddens1. Received: 0"):
+        d2ldrop.build_mlp("scratch", num_hiddens1=0, backend=backend)
+    with pytest.raises(ValueError, match="num_outputs. Received: True"):
+        d2ldrop.build_mlp("scratch", num_outputs=True, backend=backend)
+    net = d2ldrop.build_mlp("scratch", seed=0, backend=backend)
+    with pytest.raises(ValueError, match="number of epochs. Received: True"):
+        d2ldrop.train_ch3(net, [], [], d2ldrop.CrossEntropyLoss(), True, d2ldrop.sgd(0.1))
+
+
+def test_empty_or_numpy_batches_are_one_line_errors(backend):
+    from support import synthetic
+
+    x, y = synthetic(64)
+    net = d2ldrop.build_mlp("scratch", seed=0, backend=backend)
+    loss, updater = d2ldrop.CrossEntropyLoss(), d2ldrop.sgd(0.1)
+    with pytest.raises(d2ldrop.UsageError, match="the training batches are empty: epoch 1"):
+        d2ldrop.train_ch3(net, [], [], loss, 1, updater, progress=False)
+    numpy_batches = [(x[:32], y[:32])]
+    with pytest.raises(d2ldrop.UsageError, match=f"train_iter gives images as numpy.ndarray, "
+                                                 f"not {backend} tensors"):
+        d2ldrop.train_ch3(net, numpy_batches, numpy_batches, loss, 1, updater, progress=False)
+
+
+def test_a_torch_bfloat16_tensor_reads_as_float32_exactly():
+    from support import require_backend
+
+    require_backend("torch")
+    import torch
+
+    t = torch.tensor([1.0, 3.140625, -2.5e-3, 65280.0], dtype=torch.bfloat16)
+    a = d2ldrop.get_adapter("torch").to_numpy(t)
+    assert a.dtype == "float32"
+    assert a.tolist() == t.float().tolist()
+
+
+def test_mxnet_complex_and_legacy_arrays_are_explained():
+    from support import require_backend
+
+    require_backend("mxnet")
+    import mxnet as mx
+    import numpy as np
+
+    with pytest.raises(d2ldrop.UsageError, match="MXNet has no arrays of dtype complex64"):
+        d2ldrop.get_adapter("mxnet").from_numpy(np.ones(3, np.complex64))
+    legacy = mx.nd.ones((2, 3))
+    for backend, advice in (("mxnet", "x.as_np_ndarray()"), ("torch", "then pass "
+                                                             "backend='mxnet'")):
+        with pytest.raises(TypeError) as info:
+            d2ldrop.dropout_layer(legacy, 0.5, backend=backend)
+        assert "legacy mx.nd.NDArray" in str(info.value) and advice in str(info.value)
+
+
+def test_a_malformed_ray_address_is_an_argument_error(tmp_path, capsys):
+    from d2ldrop.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["experiment", "epochs", "--quick", "--executor", "ray", "--address",
+              "localhost:notaport", "--out", str(tmp_path)])
+    assert info.value.code == 2
+    assert "--address: expected auto, local, HOST:PORT" in capsys.readouterr().err
+
+
+def test_an_experiment_on_a_full_disk_is_one_line(real_data, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from support import require_backend
+
+    import d2ldrop.sweep.store as store
+    from d2ldrop.cli import main
+
+    require_backend("torch")
+
+    def full(path, obj):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(store, "write_json", full)
+    assert main(["experiment", "epochs", "--quick", "--backend", "torch", "--quiet",
+                 "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    (line,) = err.strip().splitlines()
+    assert "cannot write" in line and "No space left on device" in line

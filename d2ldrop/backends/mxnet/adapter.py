@@ -12,6 +12,7 @@ from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
 from d2ldrop.backends.mxnet.loader import import_mxnet
+from d2ldrop.errors import UsageError
 
 mx = import_mxnet()  # not a plain import: see loader.py
 from mxnet import autograd, gluon, npx  # noqa: E402
@@ -221,7 +222,16 @@ class Adapter(_Base):
         return x.asnumpy().copy()
 
     def from_numpy(self, a: np.ndarray) -> Tensor:
-        return mx.np.array(a, dtype=a.dtype)
+        try:
+            return mx.np.array(a, dtype=a.dtype)
+        except KeyError:  # MXNet's dtype table lacks it (complex, for one)
+            raise UsageError(f"MXNet has no arrays of dtype {a.dtype}") from None
+
+    def tensor_hint(self, x: object) -> str | None:
+        if isinstance(x, mx.nd.NDArray):
+            return ("a legacy mx.nd.NDArray: the chapter uses MXNet's numpy interface "
+                    "(mx.np.ndarray); convert it with x.as_np_ndarray()")
+        return None
 
     def take(self, data: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
         i = mx.np.array(index, dtype=index.dtype)

@@ -51,7 +51,10 @@ class Adapter(_Base):
         return isinstance(x, torch.Tensor)
 
     def to_numpy(self, x: Tensor) -> np.ndarray:
-        return x.detach().cpu().numpy().copy()
+        x = x.detach().cpu()
+        if x.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds it exactly
+            x = x.float()
+        return x.numpy().copy()
 
     def from_numpy(self, a: np.ndarray) -> Tensor:
         # np.ascontiguousarray would turn a 0-d array into shape (1,).
