@@ -323,3 +323,29 @@ def test_an_experiment_on_a_full_disk_is_one_line(real_data, tmp_path, monkeypat
     err = capsys.readouterr().err
     (line,) = err.strip().splitlines()
     assert "cannot write" in line and "No space left on device" in line
+
+
+def test_the_readme_pattern_for_a_tensorflow_target_runs_in_pytest(tmp_path):
+    """A target module that imports tensorflow, checked by the pytest plugin: it crashed
+    while the tf backend loaded MXNet after TensorFlow."""
+    _needs("tensorflow", "mxnet")
+    # A user's module that runs a TensorFlow op when imported (a constant, say).
+    (tmp_path / "tfdrop.py").write_text(
+        "import tensorflow as tf\n"
+        "from targets.tensorflow_drop import target\n"
+        "SCALE = tf.ones(1)\n")
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests"), str(tmp_path)])}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "d2ldrop.conformance.plugin", "-q",
+         "-p", "no:cacheprovider", "--d2ldrop-target", "tfdrop:target",
+         "--d2ldrop-p", "0.5", "--d2ldrop-size", "16384"],
+        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "failed" not in done.stdout.splitlines()[-1]
+    # The README's other command: every installed framework beside the target.
+    done = subprocess.run([sys.executable, "-m", "d2ldrop", "compare", "--target",
+                           "tfdrop:target", "--p", "0.5", "--size", "16384"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "PASS: target tfdrop:target" in done.stdout
