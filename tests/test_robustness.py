@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import SELECTED_BACKENDS, require_backend
 
 import d2ldrop
 from d2ldrop import _outdir
@@ -114,6 +115,19 @@ def _python(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           cwd=ROOT)
 
 
+def _selected(name: str) -> None:
+    """Skip unless backend ``name`` is selected; then it must be installed (as in CI)."""
+    if name not in SELECTED_BACKENDS:
+        pytest.skip(f"{name} not selected")
+    require_backend(name)
+
+
+def _first() -> str:
+    """The first selected backend, installed (the one a command-line test trains on)."""
+    require_backend(SELECTED_BACKENDS[0])
+    return SELECTED_BACKENDS[0]
+
+
 def _needs(*frameworks: str) -> None:
     from d2ldrop.backends.registry import is_installed
 
@@ -124,7 +138,7 @@ def _needs(*frameworks: str) -> None:
 
 def test_tensorflow_imported_first_works_and_mxnet_is_refused_in_one_line():
     """The probe: TensorFlow imported before d2ldrop's tf backend loads once crashed
-    (MXNet loaded after it). Now tf works, torch too, and MXNet is refused saying why."""
+    (MXNet loaded after it). Now tf works, and MXNet is refused saying why."""
     _needs("tensorflow", "mxnet")
     done = _python(
         "import tensorflow as tf, numpy as np, d2ldrop\n"
@@ -165,7 +179,7 @@ def test_compare_target_gives_up_on_a_hanging_target_and_reports_an_exiting_one(
     """compare --target: a hang costs one --target-timeout and the process exits;
     a target raising SystemExit fails its checks instead of ending the run silently."""
     (tmp_path / "faulty.py").write_text(FAULTY)
-    fast = ["--backend", "torch", "--p", "0.5", "--size", "16384"]
+    fast = ["--backend", _first(), "--p", "0.5", "--size", "16384"]
     start = time.monotonic()
     done = _d2ldrop("compare", "--target", "faulty:hangs", "--target-timeout", "1", *fast,
                     cwd=tmp_path)
@@ -210,7 +224,7 @@ def test_sigterm_is_handled_like_ctrl_c(real_data, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.Popen(
-        [sys.executable, "-m", "d2ldrop", "train", "--backend", "torch", "--model",
+        [sys.executable, "-m", "d2ldrop", "train", "--backend", _first(), "--model",
          "scratch", "--epochs", "50", "--batch-size", "256", "--seed", "0", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -266,9 +280,7 @@ def test_empty_or_numpy_batches_are_one_line_errors(backend):
 
 
 def test_a_torch_bfloat16_tensor_reads_as_float32_exactly():
-    from support import require_backend
-
-    require_backend("torch")
+    _selected("torch")
     import torch
 
     t = torch.tensor([1.0, 3.140625, -2.5e-3, 65280.0], dtype=torch.bfloat16)
@@ -278,17 +290,18 @@ def test_a_torch_bfloat16_tensor_reads_as_float32_exactly():
 
 
 def test_mxnet_complex_and_legacy_arrays_are_explained():
-    from support import require_backend
-
-    require_backend("mxnet")
+    _selected("mxnet")
     import mxnet as mx
     import numpy as np
 
     with pytest.raises(d2ldrop.UsageError, match="MXNet has no arrays of dtype complex64"):
         d2ldrop.get_adapter("mxnet").from_numpy(np.ones(3, np.complex64))
     legacy = mx.nd.ones((2, 3))
-    for backend, advice in (("mxnet", "x.as_np_ndarray()"), ("torch", "then pass "
-                                                             "backend='mxnet'")):
+    others = [b for b in SELECTED_BACKENDS if b != "mxnet"][:1]
+    for backend in others:
+        require_backend(backend)
+    for backend, advice in [("mxnet", "x.as_np_ndarray()"),
+                            *((b, "then pass backend='mxnet'") for b in others)]:
         with pytest.raises(TypeError) as info:
             d2ldrop.dropout_layer(legacy, 0.5, backend=backend)
         assert "legacy mx.nd.NDArray" in str(info.value) and advice in str(info.value)
@@ -307,18 +320,16 @@ def test_a_malformed_ray_address_is_an_argument_error(tmp_path, capsys):
 def test_an_experiment_on_a_full_disk_is_one_line(real_data, tmp_path, monkeypatch, capsys):
     import errno
 
-    from support import require_backend
-
     import d2ldrop.sweep.store as store
     from d2ldrop.cli import main
 
-    require_backend("torch")
+    backend = _first()
 
     def full(path, obj):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     monkeypatch.setattr(store, "write_json", full)
-    assert main(["experiment", "epochs", "--quick", "--backend", "torch", "--quiet",
+    assert main(["experiment", "epochs", "--quick", "--backend", backend, "--quiet",
                  "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     (line,) = err.strip().splitlines()
