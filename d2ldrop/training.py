@@ -233,7 +233,7 @@ R = TypeVar("R")
 
 def _checked(adapter: Any, name: str, step: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
     """``step`` checking that its first batch holds the model's framework's tensors."""
-    seen = []
+    seen: list[bool] = []
 
     def checked(X: Any, y: Any) -> R:
         if not seen:
