@@ -16,7 +16,7 @@ from typing import Any
 from d2ldrop._backend import get_adapter
 from d2ldrop.conformance.bounds import Z, two_sided_alpha
 from d2ldrop.conformance.edges import TARGET_EDGE_CASES, EdgeOutcome
-from d2ldrop.conformance.guard import DEFAULT_TIMEOUT, TargetTimeout, Watch
+from d2ldrop.conformance.guard import DEFAULT_TIMEOUT, TargetExited, TargetTimeout, Watch
 from d2ldrop.conformance.spec import run_target_edge_case, specified
 from d2ldrop.conformance.stats import (
     DEFAULT_PS,
@@ -190,7 +190,7 @@ class ConformanceSuite:
             text = f"{type(err).__name__}: {err}".splitlines()[0][:200]
             if isinstance(err, TargetOutputError):  # not raised by the target: said as is
                 return Verdict("failed", f"at p={item.p:g} {err}")
-            if self.target.backend == NUMPY:
+            if self.target.backend == NUMPY and not isinstance(err, TargetExited):
                 text += (" (it was given numpy arrays: if it takes a backend's tensors, name "
                          "the backend with --target-backend)")
             return Verdict("failed", f"at p={item.p:g} the target raised {text}", err)
