@@ -42,6 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--d2ldrop-dtype", default=None, metavar="DTYPE",
                     help="input dtype of the statistics: float16, bfloat16, float32 or "
                     "float64 (default: float32)")
+    group.addoption("--d2ldrop-target-timeout", default=None, type=float, metavar="SECONDS",
+                    help="seconds a call of the target may take before its item fails and "
+                    "the remaining items are not run (default: 60)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -21,14 +21,20 @@ def check_probability(p: object, name: str = "p") -> float:
     """
     # numpy registers its float and int scalars as numbers.Real; numpy.bool_ is not.
     ok = isinstance(p, numbers.Real) and not isinstance(p, bool)
-    value = float(p) if ok else math.nan  # type: ignore[arg-type]
+    try:
+        value = float(p) if ok else math.nan  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float's range, e.g. 10**400
+        value = math.inf
     if not ok or math.isnan(value) or not 0.0 <= value <= 1.0:
         hint = ""
         if not ok and hasattr(p, "shape") and hasattr(p, "dtype"):
             # A 0-d tensor or array: a rate is a number, read once, not a tensor.
             hint = f" (a {type(p).__qualname__}, not a number: pass float({name}))"
+        shown = repr(p)
+        if len(shown) > 40:  # 10**400 has 401 digits
+            shown = f"{shown[:12]}... ({len(shown)} characters)"
         raise InvalidArgumentError(
-            f"Expected a float between 0 and 1. Received: {name}={p!r}{hint}"
+            f"Expected a float between 0 and 1. Received: {name}={shown}{hint}"
         )
     return value
 

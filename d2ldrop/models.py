@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -103,7 +104,11 @@ def build_mlp(
         )
     if seed is not None:
         seed = check_seed(seed)
-    sizes = (num_inputs, num_hiddens1, num_hiddens2, num_outputs)
+    given = (num_inputs, num_hiddens1, num_hiddens2, num_outputs)
+    for name, size in zip(("num_inputs", "num_hiddens1", "num_hiddens2", "num_outputs"), given):
+        if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
+            raise InvalidArgumentError(f"Expected a positive integer {name}. Received: {size!r}")
+    sizes = (int(num_inputs), int(num_hiddens1), int(num_hiddens2), int(num_outputs))
     adapter = get_adapter(backend)
     if seed is not None:
         adapter.seed(seed)

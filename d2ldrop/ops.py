@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
@@ -12,7 +13,12 @@ from d2ldrop.backends import kernels
 from d2ldrop.backends.arrays import Tensor
 from d2ldrop.backends.base import Adapter
 from d2ldrop.backends.registry import framework_of
-from d2ldrop.errors import InvalidArgumentError, WrongTensorError, WrongTypeError
+from d2ldrop.errors import (
+    D2LDropError,
+    InvalidArgumentError,
+    WrongTensorError,
+    WrongTypeError,
+)
 
 
 def check_float_tensor(adapter: Adapter, x: object, name: str = "X") -> None:
@@ -24,6 +30,15 @@ def check_float_tensor(adapter: Adapter, x: object, name: str = "X") -> None:
             if other and other != adapter.name
             else ""
         )
+        if other == adapter.name:
+            hint = f": {adapter.tensor_hint(x) or 'a type this backend does not take'}"
+        elif other:
+            # The other framework may refuse this type too (MXNet's legacy arrays):
+            # then its own reason, not advice that fails.
+            with contextlib.suppress(D2LDropError):
+                refused = get_adapter(other).tensor_hint(x)
+                if refused:
+                    hint = f"; it is {refused}, then pass backend={other!r}"
         raise WrongTensorError(
             f"Expected {name} to be a {adapter.name} tensor (the selected backend). "
             f"Received: {type(x).__module__}.{type(x).__qualname__}{hint}"

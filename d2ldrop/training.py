@@ -15,12 +15,12 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from d2ldrop._backend import get_adapter
 from d2ldrop.backends.arrays import Tensor
 from d2ldrop.display.progress import Progress
-from d2ldrop.errors import D2LDropError, InvalidArgumentError, WrongTypeError
+from d2ldrop.errors import D2LDropError, InvalidArgumentError, UsageError, WrongTypeError
 from d2ldrop.history import EpochRecord, History, live_curves
 from d2ldrop.models import MLP
 
@@ -206,6 +206,9 @@ def train_epochs(
                         tally.correct += correct
                     seen += int(y.shape[0])
                     bar.update(batch, f"loss {tallies[0].loss_sum / seen:.4f}")
+            if not seen:
+                raise UsageError(f"the training batches are empty: epoch {epoch} got none "
+                                 "(an exhausted iterator or an empty dataset?)")
             wall = time.perf_counter() - start
             shared = (wall - sum(t.step_seconds for t in tallies)) / len(runs)
             tests = []
@@ -227,6 +230,27 @@ def train_epochs(
         err.history.error = str(err)
         raise
     return False
+
+
+R = TypeVar("R")
+
+
+def _checked(adapter: Any, name: str, step: Callable[[Any, Any], R]) -> Callable[[Any, Any], R]:
+    """``step`` checking that its first batch holds the model's framework's tensors."""
+    seen: list[bool] = []
+
+    def checked(X: Any, y: Any) -> R:
+        if not seen:
+            for what, t in (("images", X), ("labels", y)):
+                if not adapter.is_tensor(t):
+                    raise UsageError(
+                        f"{name} gives {what} as {type(t).__module__}.{type(t).__qualname__}, "
+                        f"not {adapter.name} tensors: load the data with "
+                        f"d2ldrop.data.Batches(..., backend={adapter.name!r})")
+            seen.append(True)
+        return step(X, y)
+
+    return checked
 
 
 def train_ch3(
@@ -259,7 +283,7 @@ def train_ch3(
         raise WrongTypeError(f"Expected a d2ldrop.CrossEntropyLoss. Received: {loss!r}")
     if not isinstance(updater, SGD):
         raise WrongTypeError(f"Expected a d2ldrop.SGD updater. Received: {updater!r}")
-    if not isinstance(num_epochs, int) or num_epochs < 0:
+    if not isinstance(num_epochs, int) or isinstance(num_epochs, bool) or num_epochs < 0:
         raise InvalidArgumentError(
             f"Expected a non-negative number of epochs. Received: {num_epochs!r}"
         )
@@ -271,8 +295,10 @@ def train_ch3(
                 f"data with backend={net.backend!r} (or build the model on {other!r})"
             )
     adapter = net.adapter
-    step = adapter.make_train_step(net.net, updater.lr, updater.impl, updater.weight_decay)
-    evaluate = adapter.make_eval_step(net.net)
+    step = _checked(adapter, "train_iter",
+                    adapter.make_train_step(net.net, updater.lr, updater.impl,
+                                            updater.weight_decay))
+    evaluate = _checked(adapter, "test_iter", adapter.make_eval_step(net.net))
     history = History(
         backend=net.backend,
         model=net.kind,

@@ -92,6 +92,38 @@ def unscaled(x, p, *, training=True):
     if p == 1:
         return np.zeros_like(x)
     return np.where(np.random.random_sample(x.shape) >= p, x, x.dtype.type(0))
+
+
+def hangs(x, p, *, training=True):
+    import threading
+
+    threading.Event().wait()
+
+
+def exits(x, p, *, training=True):
+    raise SystemExit(3)
+
+
+def returns_list(x, p, *, training=True):
+    return dropout(x, p, training=training).tolist()
+
+
+def in_place(x, p, *, training=True):
+    _check(x, p)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return np.zeros_like(x)
+    x *= np.where(np.random.random_sample(x.shape) >= p, x.dtype.type(1 / (1 - p)), 0)
+    return x
+
+
+def raises(x, p, *, training=True):
+    return _deeper(x)
+
+
+def _deeper(x):
+    raise RuntimeError("a bug of the target's own")
 '''
 
 #: The user's own tests, which run beside the suite's items.
@@ -148,13 +180,13 @@ def test_a_correct_target_passes_in_a_users_ci(project: pytest.Pytester) -> None
     # As CI runs it: a fresh interpreter, the user's tests and the suite's items.
     result = project.runpytest_subprocess("-p", PLUGIN, "--d2ldrop-target",
                                           "mypkg.drop:dropout", *FAST, "-rs", "tests")
-    # 15 checks at p = 0.5 (gradient and the 3 layer checks n/a: skipped) and 21
+    # 16 checks at p = 0.5 (gradient and the 3 layer checks n/a: skipped) and 21
     # edge cases (2 in bfloat16, which it does not declare: skipped); the user's own 3 tests.
-    result.assert_outcomes(passed=11 + 19 + 3, skipped=6)
+    result.assert_outcomes(passed=12 + 19 + 3, skipped=6)
     text = result.stdout.str()
     assert "d2ldrop conformance of mypkg.drop:dropout (numpy): p = 0.5, n = 16384" in text
     assert re.search(r"7 bounded checks at z = 5, .* family-wise <= 4e-06", text)
-    assert "collected 39 items" in text
+    assert "collected 40 items" in text
     assert "not applicable: numpy arrays have no autograd" in text
 
 
@@ -175,12 +207,12 @@ def test_a_broken_target_fails_the_items_that_name_its_bug(
     if name in ("frozen", "nan_ok"):
         assert failed == failing  # nothing else is wrong with them
     assert not {i for i in outcomes["failed"] if "test_mine" in i}  # the user's own tests pass
-    assert len(_items(name, set().union(*outcomes.values()))) == 15 + 21
+    assert len(_items(name, set().union(*outcomes.values()))) == 16 + 21
 
 
 def test_a_failure_reads_as_the_property_and_the_observation(project: pytest.Pytester) -> None:
     result = project.runpytest("-p", PLUGIN, "--d2ldrop-target", "mypkg.drop:nan_ok", *FAST)
-    result.assert_outcomes(failed=1, passed=11 + 18 + 3, skipped=6)  # 3: the user's tests
+    result.assert_outcomes(failed=1, passed=12 + 18 + 3, skipped=6)  # 3: the user's tests
     result.stdout.fnmatch_lines([
         "*_ d2ldrop[[]mypkg.drop:nan_ok[]]::edge[[]p=nan[]] _*",
         "p = NaN: got zeros, specified an error; 0 of 1024 nonzero",
@@ -272,7 +304,7 @@ def test_the_entry_point_loads_the_plugin(
     (pkg / "drop.py").write_text(DROP)
     # No -p: the installed entry point loads the plugin, as in a user's CI.
     result = pytester.runpytest_subprocess("--d2ldrop-target", "autopkg.drop:nan_ok", *FAST)
-    result.assert_outcomes(failed=1, passed=11 + 18, skipped=6)
+    result.assert_outcomes(failed=1, passed=12 + 18, skipped=6)
 
 
 #: A foreign project's test: which d2ldrop modules are loaded, and the environment.
@@ -328,3 +360,42 @@ def test_import_d2ldrop_changes_no_environment_variable() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True, timeout=300).stdout
     assert json.loads(out) == []
+
+
+def test_a_hanging_target_costs_one_timeout(project: pytest.Pytester) -> None:
+    """The first item's call never returns: it fails after the timeout, every other
+    item of the target is reported as not run, the user's tests run, pytest exits."""
+    result = project.runpytest_subprocess(
+        "-p", PLUGIN, "--d2ldrop-target", "mypkg.drop:hangs", "--d2ldrop-target-timeout",
+        "1", *FAST, "-rfs", "tests", timeout=120)
+    result.assert_outcomes(failed=1, skipped=16 + 21 - 1, passed=3)
+    text = result.stdout.str()
+    assert "FAILED d2ldrop[mypkg.drop:hangs]::fraction[p=0.5]" in text
+    assert "\na call of the target's dropout did not return within 1 s" in text
+    assert "not run: a call of the target's dropout did not return within 1 s" in text
+
+
+@pytest.mark.parametrize("name, item, says", [
+    ("exits", "fraction[p=0.5]", "raised SystemExit(3) instead of returning"),
+    ("returns_list", "fraction[p=0.5]", "the target returned a list, not a numpy array"),
+    ("in_place", "input_kept[p=0.5]", "calls changed their input (in place)"),
+])
+def test_a_faulty_target_fails_with_what_it_did(project: pytest.Pytester, name: str,
+                                                item: str, says: str) -> None:
+    result = project.runpytest("-p", PLUGIN, "--d2ldrop-target", f"mypkg.drop:{name}", *FAST,
+                               "tests")
+    text = result.stdout.str()
+    assert f"FAILED d2ldrop[mypkg.drop:{name}]::{item} - " in text
+    assert says in text
+    assert "passed" in text.splitlines()[-1]  # the run went on to the user's tests
+
+
+def test_a_raising_target_shows_its_own_frames_only(project: pytest.Pytester) -> None:
+    result = project.runpytest("-p", PLUGIN, "--d2ldrop-target", "mypkg.drop:raises", *FAST,
+                               "-k", "fraction")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "the target raised RuntimeError: a bug of the target's own" in text
+    assert 'drop.py", line' in text and "in _deeper" in text
+    assert "_callers.py" not in text and "d2ldrop/conformance" not in text
+    assert len(text.splitlines()) < 40, text

@@ -283,7 +283,7 @@ def test_a_target_that_refuses_p_one_declares_it() -> None:
     assert _failed(C.ConformanceSuite(declared, ps=[0.5], size=4096)) == {}
 
 
-def test_an_in_place_dropout_spoils_no_other_check() -> None:
+def test_an_in_place_dropout_fails_input_kept_only() -> None:
     from targets.correct import dropout
 
     def in_place(x, p, *, training=True):
@@ -292,7 +292,10 @@ def test_an_in_place_dropout_spoils_no_other_check() -> None:
             x[...] = y  # overwrites the input it was given
         return x
 
-    assert _failed(C.ConformanceSuite(C.Target(in_place), ps=[0.5], size=4096)) == {}
+    failed = _failed(C.ConformanceSuite(C.Target(in_place), ps=[0.5], size=4096))
+    # The damaged input is its own failure (issue 25), and the only one.
+    assert set(failed) == {"input_kept[p=0.5]"}
+    assert "calls changed their input (in place)" in failed["input_kept[p=0.5]"]
 
 
 def test_the_family_wise_bound_counts_every_bounded_check() -> None:
@@ -308,7 +311,7 @@ def test_the_family_wise_bound_counts_every_bounded_check() -> None:
 def test_item_ids_are_readable_and_unique() -> None:
     suite = C.conformance_suite("targets.correct:dropout", size=4096)
     ids = [item.id for item in suite.items()]
-    assert len(ids) == len(set(ids)) == 3 * 15 + len(C.TARGET_EDGE_CASES)
+    assert len(ids) == len(set(ids)) == 3 * 16 + len(C.TARGET_EDGE_CASES)
     assert "fraction[p=0.1]" in ids and "edge[p=nan]" in ids and "eval_call[p=0.9]" in ids
 
 

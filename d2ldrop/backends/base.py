@@ -108,6 +108,16 @@ class Adapter(abc.ABC):
     def zeros_like(self, x: Tensor) -> Tensor:
         return self.ops.zeros_like(x)
 
+    def tensor_hint(self, x: object) -> str | None:
+        """Why ``x``, of this framework but not a tensor :meth:`is_tensor` accepts,
+        is refused, and how to convert it (None: nothing to add)."""
+        return None
+
+    def prepare_thread(self) -> None:
+        """Give the calling thread the framework settings the adapter made on the
+        importing thread (for work run on a thread of its own; nothing by default)."""
+        return None
+
     # -- randomness ------------------------------------------------------------
     @abc.abstractmethod
     def seed(self, seed: int) -> None:

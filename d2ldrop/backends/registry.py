@@ -167,13 +167,29 @@ def _import_framework(name: str) -> ModuleType:
 
 
 def _load_first(name: str) -> None:
-    """Import the installed frameworks that backend ``name``'s must follow."""
+    """Import the installed frameworks that backend ``name``'s must follow, while
+    that is still possible (not once ``name``'s own framework is imported)."""
+    if BY_NAME[name].module in sys.modules:
+        return  # imported by the caller: too late for the others, which are refused
     for first in BY_NAME[name].load_after:
         if BY_NAME[first].module not in sys.modules and is_installed(first):
             try:
                 _import_framework(first)
             except Exception:  # noqa: BLE001, S110 - a broken MXNet must not stop TensorFlow
                 pass
+
+
+def _refuse_late_load(name: str) -> None:
+    """BackendNotAvailableError if a framework that ``name``'s must precede is loaded."""
+    after = [s.name for s in SPECS if name in s.load_after and s.module in sys.modules]
+    if after:
+        first = BY_NAME[after[0]]
+        raise BackendNotAvailableError(
+            f"The {name!r} backend cannot load in this process: {first.module} is "
+            f"already imported, and {BY_NAME[name].module} crashes when it loads after it. "
+            f"Load {name} first (d2ldrop.backends.get_adapter({name!r}) or import "
+            f"{BY_NAME[name].module} before {first.module}), or use it in another process"
+        )
 
 
 def load_adapter_module(name: str) -> ModuleType:
@@ -185,6 +201,8 @@ def load_adapter_module(name: str) -> ModuleType:
     spec = BY_NAME[name]
     if not any(BY_NAME[b].module in sys.modules for b in BACKENDS):
         apply_openmp_defaults()
+    if spec.module not in sys.modules:
+        _refuse_late_load(name)
     try:
         _load_first(name)
         return importlib.import_module(f"{spec.package}.adapter")

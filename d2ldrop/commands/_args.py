@@ -80,6 +80,13 @@ def seed_type(value: str) -> int:
     return n
 
 
+def dir_path(value: str) -> Path:
+    """An ``argparse`` type for a directory: an empty string is an error, not "here"."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("expected a directory. Received an empty path")
+    return Path(value)
+
+
 def check_writable_dir(
     parser: argparse.ArgumentParser, path: Path, flag: str = "--out"
 ) -> None:

@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_target(args: argparse.Namespace, target: Target, required: list[str]) -> int:
     backends = list(dict.fromkeys([*beside_backends(args.backend), *required]))
     result = compare_target(target, backends, impls_of(args, target), args.p,
-                            size=args.size, seed=args.seed, z=args.z, dtype=args.dtype)
+                            size=args.size, seed=args.seed, z=args.z, dtype=args.dtype,
+                            timeout=args.target_timeout)
     if args.json:
         print(to_json(result.to_dict()), end="")
     else:

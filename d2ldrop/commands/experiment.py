@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
-from d2ldrop.commands._args import add_backend_argument, check_writable_dir, seed_type
+from d2ldrop.commands._args import add_backend_argument, check_writable_dir, dir_path, seed_type
 from d2ldrop.data import load_fashion_mnist_arrays
-from d2ldrop.errors import UsageError
+from d2ldrop.errors import D2LDropError, UsageError
 from d2ldrop.experiments import (
     EXPERIMENTS,
     NAMES,
@@ -52,14 +53,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true",
                    help="the small form for tests: 3000 training and 1000 test images, "
                    "2 epochs, 2 seeds")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=dir_path, default=None,
                    help="output directory (default: runs/experiments/NAME)")
     p.add_argument("--data-dir", type=Path, default=None, help="directory with the data")
-    p.add_argument("--store", type=Path, default=None,
+    p.add_argument("--store", type=dir_path, default=None,
                    help="the run store, shared by every experiment (default: --out/runs)")
     p.add_argument("--quiet", "-q", action="store_true", help="no line per run")
     add_executor_arguments(p)
     p.set_defaults(func=run, parser=p)
+
+
+#: The errors of a disk that cannot take a run's files (full, read-only, over quota).
+WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EACCES})
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -139,6 +144,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"d2ldrop experiment: interrupted; the finished runs are kept in "
               f"{args.store}: run the same command again to continue", file=sys.stderr)
         return 130
+    except OSError as err:
+        if err.errno not in WRITE_ERRORS:
+            raise
+        # Every file is replaced atomically: the runs stored before stay valid.
+        where = f" {err.filename}" if err.filename else ""
+        raise D2LDropError(f"cannot write{where}: {err.strerror or err}; the finished runs "
+                           f"are kept in {args.store}") from err
     if len(names) > 1:
         print(f"sweep: {counts.describe()}; runs in {args.store}", flush=True)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from d2ldrop._backend import get_backend
+from d2ldrop._backend import get_adapter, get_backend
 from d2ldrop._io import to_json
 from d2ldrop.backends.registry import installed
 from d2ldrop.commands._args import add_backend_argument, resolve_backends, seed_type
@@ -18,11 +18,12 @@ from d2ldrop.conformance import (
     render_stats,
     run_stats,
 )
+from d2ldrop.conformance.guard import DEFAULT_TIMEOUT, check_timeout
 from d2ldrop.conformance.stats import check_stats_args
 from d2ldrop.conformance.target import Target, load_target, target_backends
 from d2ldrop.conformance.target_gate import target_stats_run
 from d2ldrop.conformance.target_report import render_target_stats
-from d2ldrop.errors import UsageError
+from d2ldrop.errors import BackendNotAvailableError, UsageError
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,6 +51,14 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"whose tensors the target takes: {', '.join(target_backends())} (default: "
         "the Target's own, else numpy)",
+    )
+    p.add_argument(
+        "--target-timeout",
+        type=_timeout,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds one call of the target may take: a call that does not return fails "
+        f"its check and the remaining checks are not run (default: {DEFAULT_TIMEOUT:g})",
     )
     p.add_argument(
         "--p",
@@ -82,6 +91,13 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         "--json", action="store_true",
         help="print the results as strict JSON (NaN and infinities as null)",
     )
+
+
+def _timeout(value: str) -> float:
+    try:
+        return check_timeout(float(value))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _impl_list(value: str) -> list[str]:
@@ -123,6 +139,13 @@ def target_of(args: argparse.Namespace) -> Target | None:
         if args.target_backend is not None:
             raise UsageError("--target-backend needs --target")
         return None
+    # The built-ins' frameworks load before the target's module, which may import
+    # one of them itself: some (MXNet) cannot load after another (TensorFlow).
+    for name in [*beside_backends(args.backend), *getattr(args, "require", [])]:
+        try:
+            get_adapter(name)
+        except BackendNotAvailableError:
+            pass  # reported as skipped by the run beside the target
     return load_target(args.target, args.target_backend)
 
 
@@ -168,6 +191,7 @@ def _run_target(args: argparse.Namespace, target: Target) -> int:
     result = target_stats_run(
         target, beside_backends(args.backend), impls_of(args, target), args.p,
         size=args.size, seed=args.seed, dtype=args.dtype, z=args.z,
+        timeout=args.target_timeout,
     )
     skipped = result.beside.skipped if result.beside else {}
     for name, why in skipped.items():

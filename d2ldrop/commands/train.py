@@ -18,7 +18,7 @@ MODELS: tuple[Kind, ...] = ("scratch", "concise")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2ldrop.commands._args import add_backend_argument, seed_type
+    from d2ldrop.commands._args import add_backend_argument, dir_path, seed_type
 
     p = sub.add_parser(
         "train",
@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "until the runs part (see the README)")
     p.add_argument("--seed", type=seed_type, default=None,
                    help="seed for initialization, batch order and dropout masks")
-    p.add_argument("--out", type=Path, default=Path("runs/train"),
+    p.add_argument("--out", type=dir_path, default=Path("runs/train"),
                    help="output directory (default: runs/train)")
     p.add_argument("--data-dir", type=Path, default=None, help="directory with the data")
     p.add_argument("--download", action="store_true",
@@ -242,7 +242,7 @@ def summary_row(history) -> dict:
     r = history.final
     if r is None:
         return {"backend": history.backend, "model": history.model, "epochs": 0,
-                "error": history.error}
+                "error": history.error, "interrupted": history.interrupted}
     return {
         "backend": history.backend,
         "model": history.model,
@@ -255,6 +255,7 @@ def summary_row(history) -> dict:
         # d2l's train_ch3 asserts these after training.
         "book_checks": r.train_loss < 0.5 and r.train_acc > 0.7 and r.test_acc > 0.7,
         "error": history.error,
+        "interrupted": history.interrupted,
     }
 
 

@@ -173,7 +173,7 @@ def compare(
             get_adapter(name)
         except BackendNotAvailableError as err:
             skipped[name] = str(err)
-            failures.append(f"{name}: not installed, conformance not checked")
+            failures.append(f"{name}: not available (see skipped), conformance not checked")
             continue
         try:
             get_adapter(name).check_dtype(dtype)

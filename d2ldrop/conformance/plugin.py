@@ -8,6 +8,9 @@ the reason. ``--d2ldrop-target-backend NAME`` names whose tensors it takes
 (default: the Target's own, else numpy); ``--d2ldrop-p``, ``--d2ldrop-size``,
 ``--d2ldrop-seed`` and ``--d2ldrop-dtype`` change the draws. The items carry
 the marker ``d2ldrop``.
+A call of the target that does not return within ``--d2ldrop-target-timeout``
+seconds (default 60) fails its item; the items after it are skipped as not run
+(the hung call's thread is left behind; pytest still exits).
 
 The options, the marker and the fixture ``d2ldrop_conformance``
 (``d2ldrop_conformance("pkg.mod:dropout", backend=NAME).assert_conforms()``)
@@ -41,6 +44,9 @@ def _settings(config: pytest.Config) -> dict[str, Any]:
     dtype = config.getoption("d2ldrop_dtype")
     if dtype is not None:
         settings["dtype"] = dtype
+    timeout = config.getoption("d2ldrop_target_timeout")
+    if timeout is not None:
+        settings["timeout"] = timeout
     return settings
 
 
@@ -62,6 +68,23 @@ def start(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     suite = config.stash.get(_SUITE, None)
     return None if suite is None else [suite.header()]
+
+
+def _target_traceback(err: BaseException) -> str:
+    """The traceback of what the target raised, without d2ldrop's frames (the
+    target's own frames and those of the libraries it called)."""
+    import os
+    import threading
+    import traceback
+
+    import d2ldrop
+
+    ours = os.path.dirname(d2ldrop.__file__) + os.sep
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if not f.filename.startswith(ours) and f.filename != threading.__file__]
+    lines = traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(err), err)
+    return "".join(lines).rstrip()
 
 
 class TargetCollector(pytest.Collector):
@@ -88,19 +111,21 @@ class ConformanceItem(pytest.Item):
         from d2ldrop.errors import ConformanceFailure
 
         verdict = self.parent.suite.verdict(self.spec)
-        if verdict.error is not None:
-            raise verdict.error  # the target itself raised: show its traceback
         if verdict.status == "n/a":
             pytest.skip(f"not applicable: {verdict.message}")
+        if verdict.status == "not run":
+            pytest.skip(verdict.message)
         if verdict.status == "failed":
-            raise ConformanceFailure(verdict.message)
+            raise ConformanceFailure(verdict.message, verdict.error)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
         from d2ldrop.errors import ConformanceFailure
 
-        if isinstance(excinfo.value, ConformanceFailure):
-            return str(excinfo.value)
+        err = excinfo.value
+        if isinstance(err, ConformanceFailure):
+            message, cause = (*err.args, None)[:2]
+            return message if cause is None else f"{message}\n{_target_traceback(cause)}"
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

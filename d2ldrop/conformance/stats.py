@@ -19,6 +19,7 @@ import numpy as np
 from d2ldrop._backend import get_adapter
 from d2ldrop._dtypes import FLOAT_DTYPES, np_dtype
 from d2ldrop._io import json_safe
+from d2ldrop._memory import check_memory
 from d2ldrop._validate import check_probability, check_seed
 from d2ldrop.conformance.bounds import Z, two_sided_alpha
 from d2ldrop.conformance.calls import eval_call, layer_checks, read, seed_checks
@@ -28,6 +29,7 @@ from d2ldrop.conformance.checks import (
     agreement_check,
     check_rows,
     dispersion_check,
+    exact_check,
     fraction_check,
     gradient_check,
     lag1_check,
@@ -89,6 +91,18 @@ class DropoutStats:
         return json_safe(d)
 
 
+def peak_bytes(n: int, dtype: str) -> int:
+    """The memory a statistics run on ``n`` elements of ``dtype`` is budgeted.
+
+    The peak measured (ru_maxrss; one run each at 4 and 16 million
+    elements, p = 0.5) was 60 bytes per float32 element for a numpy target and
+    80 to 126 for the frameworks' built-ins; 75 (numpy) and 153 (the largest
+    framework) per float64 element: 40 + 15 * itemsize, plus 256 MiB for the
+    framework's own buffers.
+    """
+    return (40 + 15 * np.dtype(dtype).itemsize) * n + (256 << 20)
+
+
 def check_stats_args(p: object, size: object, seed: object, dtype: object, z: object) -> float:
     """Validate the arguments of :func:`dropout_stats`; return p as a float."""
     pf = check_probability(p, "p")
@@ -108,6 +122,7 @@ def check_stats_args(p: object, size: object, seed: object, dtype: object, z: ob
         raise InvalidArgumentError(f"Expected 0 < z <= 20. Received: z={z!r}")
     rows, cols = grid_shape(int(size))
     n = rows * cols
+    check_memory(peak_bytes(n, str(dtype)), f"size={size} ({dtype})")
     if n * min(pf, 1.0 - pf) < MIN_EXPECTED:
         need = math.ceil(MIN_EXPECTED / min(pf, 1.0 - pf))
         while math.prod(grid_shape(need)) * min(pf, 1.0 - pf) < MIN_EXPECTED:
@@ -154,9 +169,10 @@ def target_stats(
 ) -> DropoutStats:
     """:func:`dropout_stats` of anyone's dropout (``impl`` "target").
 
-    Adds the check that ``dropout(x, p, training=False)`` returns x
-    (``eval_call``). Checks a target does not support (no gradient, no seeding,
-    no layer) are n/a, with the reason in their detail.
+    Adds the checks that ``dropout(x, p, training=False)`` returns x
+    (``eval_call``) and that no call changes its input (``input_kept``). Checks a
+    target does not support (no gradient, no seeding, no layer) are n/a, with the
+    reason in their detail.
     """
     p = check_stats_args(p, size, seed, dtype, z)
     if dtype not in target.dtypes:
@@ -190,8 +206,15 @@ def measure(
     x_var = rng.uniform(0.5, 1.5, lay.shape).astype(np_dtype(dtype))
     x_const = np.full(lay.shape, H, dtype=np_dtype(dtype))
 
+    changed = [0, 0]  # calls that changed their input, calls checked
+
     def call(x: np.ndarray) -> np.ndarray:
-        return read(target, target.dropout(target.from_numpy(x), p), x)
+        t = target.from_numpy(x)
+        y = read(target, target.dropout(t, p), x)
+        if impl == "target":  # the input, compared with its copy after the call
+            changed[0] += not np.array_equal(target.to_numpy(t), x)
+            changed[1] += 1
+        return y
 
     if target.seedable:
         target.reseed(seed)
@@ -232,6 +255,11 @@ def measure(
     checks.update(layer_checks(target, impl, p, x_const, x_var, seed, z, lay))
     if evaluated is not None:
         checks["eval_call"] = evaluated[0]
+    if impl == "target":
+        checks["input_kept"] = exact_check(
+            "input_kept", "input left unchanged", changed[0],
+            "x equal to a copy of it after each call", f"{changed[0]} of {changed[1]} calls "
+            "changed their input" + (" (in place)" if changed[0] else ""))
     return DropoutStats(
         backend=target.backend, impl=impl, p=p, dtype=dtype, n=lay.n, shape=lay.shape,
         seed=seed, z=z, h=H, checks=checks,

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from d2ldrop._backend import get_adapter
 from d2ldrop.conformance.bounds import Z, two_sided_alpha
 from d2ldrop.conformance.edges import TARGET_EDGE_CASES, EdgeOutcome
+from d2ldrop.conformance.guard import DEFAULT_TIMEOUT, TargetExited, TargetTimeout, Watch
 from d2ldrop.conformance.spec import run_target_edge_case, specified
 from d2ldrop.conformance.stats import (
     DEFAULT_PS,
@@ -23,7 +25,7 @@ from d2ldrop.conformance.stats import (
     check_stats_args,
     target_stats,
 )
-from d2ldrop.conformance.target import NUMPY, Target, load_target
+from d2ldrop.conformance.target import NUMPY, Target, TargetOutputError, load_target
 from d2ldrop.errors import (
     BackendNotAvailableError,
     ConformanceFailure,
@@ -35,7 +37,7 @@ from d2ldrop.errors import (
 TARGET_CHECKS: tuple[str, ...] = (
     "fraction", "mean", "variance", "agreement", "rows", "columns", "lag1", "values",
     "gradient", "seed_same", "seed_different", "layer_eval", "layer_train", "layer_seed",
-    "eval_call",
+    "eval_call", "input_kept",
 )
 #: The check of a structured target (``Target(broadcast_axes=...)``) only.
 STRUCTURE_CHECK = "structure"
@@ -57,7 +59,8 @@ class Item:
 
 @dataclass(frozen=True)
 class Verdict:
-    """An item's outcome: "passed", "failed" or "n/a", and what to tell the user."""
+    """An item's outcome: "passed", "failed", "n/a" or "not run" (after the target
+    hung), and what to tell the user."""
 
     status: str
     message: str = ""
@@ -70,11 +73,16 @@ def _number(v: float | None) -> str:
 
 
 class ConformanceSuite:
-    """The conformance checks of one target at the given p values, size and seed."""
+    """The conformance checks of one target at the given p values, size and seed.
+
+    Each statistics run and edge case runs where it can be abandoned
+    (:mod:`d2ldrop.conformance.guard`): a call of the target that takes more than
+    ``timeout`` seconds fails its item, and the items after it are not run.
+    """
 
     def __init__(
         self, target: Target, *, ps: Sequence[float] = DEFAULT_PS, size: int = DEFAULT_SIZE,
-        seed: int = 0, z: float = Z, dtype: str = "float32",
+        seed: int = 0, z: float = Z, dtype: str = "float32", timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         try:
             self.ps = [check_stats_args(p, size, seed, dtype, z) for p in ps]
@@ -88,8 +96,19 @@ class ConformanceSuite:
                 f"not {dtype}"
             )
         self.target, self.size, self.seed, self.z, self.dtype = target, size, seed, z, dtype
+        try:
+            self.watch = Watch(timeout, prepare=self._prepare_thread)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        self._timed = self.watch.guard(target)
+        #: The item whose call did not return (the ones after it are not run).
+        self.hung_item: str | None = None
         self._stats: dict[float, DropoutStats | BaseException] = {}
         self._edges: dict[str, EdgeOutcome] = {}
+
+    def _prepare_thread(self) -> None:
+        if self.target.backend != NUMPY:
+            get_adapter(self.target.backend).prepare_thread()
 
     # -- what will run -----------------------------------------------------------------
     @property
@@ -130,9 +149,9 @@ class ConformanceSuite:
         """The statistics at ``p`` (one of :attr:`ps`), computed once."""
         if p not in self._stats:
             try:
-                self._stats[p] = target_stats(self.target, p, size=self.size, seed=self.seed,
-                                              dtype=self.dtype, z=self.z)
-            except (UsageError, BackendNotAvailableError):
+                self._stats[p] = self.watch.run(lambda: target_stats(
+                    self._timed, p, size=self.size, seed=self.seed, dtype=self.dtype, z=self.z))
+            except (UsageError, BackendNotAvailableError, TargetTimeout):
                 raise
             except Exception as err:  # the target's own failure, reported per item
                 self._stats[p] = err
@@ -147,22 +166,44 @@ class ConformanceSuite:
             case = next((c for c in TARGET_EDGE_CASES if c.id == case_id), None)
             if case is None:
                 raise UsageError(f"Unknown edge case {case_id!r}")
-            self._edges[case_id] = run_target_edge_case(self.target, case, seed=self.seed)
+            try:
+                self._edges[case_id] = self.watch.run(
+                    lambda: run_target_edge_case(self._timed, case, seed=self.seed))
+            except TargetTimeout as err:
+                self.hung_item = self.hung_item or f"edge[{case_id}]"
+                hung = self.hung_item == f"edge[{case_id}]"
+                return EdgeOutcome(
+                    case=case.id, title=case.title, backend=self.target.backend, impl="target",
+                    p=case.p, dtype_in=case.dtype, kind="error" if hung else "n/a",
+                    label="timeout" if hung else "not run", message=str(err),
+                    detail="" if hung else f"not run: {err}", as_expected=not hung,
+                )
         return self._edges[case_id]
 
     def verdict(self, item: Item) -> Verdict:
         """Run ``item`` (cached) and say whether it holds."""
+        if self.watch.hung is not None and self.hung_item != item.id:
+            return Verdict("not run", f"not run: {self.watch.hung}")
+        try:
+            return self._verdict(item)
+        except TargetTimeout as err:
+            self.hung_item = self.hung_item or item.id
+            return Verdict("failed", str(err))
+
+    def _verdict(self, item: Item) -> Verdict:
         if item.kind == "edge":
             return self._edge_verdict(item.key)
         if item.p is None:
             raise InvalidArgumentError(f"a statistics item needs its p. Received: {item!r}")
         try:
             s = self.stats(item.p)
-        except (UsageError, BackendNotAvailableError):
+        except (UsageError, BackendNotAvailableError, TargetTimeout):
             raise
         except Exception as err:
             text = f"{type(err).__name__}: {err}".splitlines()[0][:200]
-            if self.target.backend == NUMPY:
+            if isinstance(err, TargetOutputError):  # not raised by the target: said as is
+                return Verdict("failed", f"at p={item.p:g} {err}")
+            if self.target.backend == NUMPY and not isinstance(err, TargetExited):
                 text += (" (it was given numpy arrays: if it takes a backend's tensors, name "
                          "the backend with --target-backend)")
             return Verdict("failed", f"at p={item.p:g} the target raised {text}", err)
@@ -182,6 +223,8 @@ class ConformanceSuite:
 
     def _edge_verdict(self, case_id: str) -> Verdict:
         e = self.edge(case_id)
+        if e.label == "timeout":
+            raise TargetTimeout(e.message)
         if e.kind == "n/a":
             return Verdict("n/a", e.detail)
         if e.as_expected:
@@ -197,9 +240,15 @@ class ConformanceSuite:
         return [(item, self.verdict(item)) for item in self.items() if item.kind in kinds]
 
     def failures(self, kinds: Sequence[str] = ("check", "edge")) -> list[str]:
-        """One line per failed item: ``<id>: <what was observed>``."""
-        return [f"{item.id}: {v.message}" for item, v in self.verdicts(kinds)
-                if v.status == "failed"]
+        """One line per failed item: ``<id>: <what was observed>``, and one for the
+        items not run after the target hung."""
+        verdicts = self.verdicts(kinds)
+        lines = [f"{item.id}: {v.message}" for item, v in verdicts if v.status == "failed"]
+        skipped = [item.id for item, v in verdicts if v.status == "not run"]
+        if skipped:
+            lines.append(f"{len(skipped)} item(s) not run ({skipped[0]}, ...): the target "
+                         f"hung in {self.hung_item}")
+        return lines
 
     def assert_conforms(self) -> None:
         """Raise AssertionError listing every failed check and edge case."""
@@ -214,8 +263,10 @@ class ConformanceSuite:
 def conformance_suite(
     target: Any, *, backend: str | None = None, ps: Sequence[float] = DEFAULT_PS,
     size: int = DEFAULT_SIZE, seed: int = 0, z: float = Z, dtype: str = "float32",
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> ConformanceSuite:
     """A :class:`ConformanceSuite` of ``target``: a ``"package.module:function"``
-    reference, a :class:`Target` or a callable (``backend`` names its backend)."""
+    reference, a :class:`Target` or a callable (``backend`` names its backend);
+    ``timeout``: the seconds one call of the target may take."""
     return ConformanceSuite(load_target(target, backend), ps=ps, size=size, seed=seed, z=z,
-                            dtype=dtype)
+                            dtype=dtype, timeout=timeout)

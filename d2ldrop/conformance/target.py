@@ -24,8 +24,8 @@ import numpy as np
 
 from d2ldrop._backend import get_adapter
 from d2ldrop._dtypes import FLOAT_DTYPES
-from d2ldrop.backends.registry import BACKENDS, canonical_name
-from d2ldrop.errors import UnknownBackendError, UsageError
+from d2ldrop.backends.registry import BACKENDS, canonical_name, framework_of
+from d2ldrop.errors import D2LDropError, UnknownBackendError, UsageError
 from d2ldrop.ops import seed as seed_backend
 
 #: The pseudo-backend of a target that takes and returns numpy arrays.
@@ -41,6 +41,10 @@ TARGET_DTYPES: tuple[str, ...] = FLOAT_DTYPES
 CONVENTIONS: tuple[str, ...] = ("upscale", "downscale")
 #: The dtypes of a target that declares none: bfloat16 must be declared.
 DEFAULT_DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
+
+
+class TargetOutputError(D2LDropError, TypeError):
+    """The target returned something other than its backend's tensor (or a numpy array)."""
 
 
 def target_backends() -> tuple[str, ...]:
@@ -224,8 +228,17 @@ class Target:
         return a if self.backend == NUMPY else get_adapter(self.backend).from_numpy(a)
 
     def to_numpy(self, t: Any) -> np.ndarray:
+        """A numpy copy of what the target returned; TypeError unless it is the
+        backend's tensor (a list would read as float64 and hide the mistake)."""
         if self.backend == NUMPY:
+            if not isinstance(t, (np.ndarray, np.generic)):
+                raise TargetOutputError(
+                    f"the target returned a {type(t).__name__}, not a numpy array")
             return np.array(t, copy=True)
+        if framework_of(t) != self.backend:
+            raise TargetOutputError(
+                f"the target returned a {type(t).__module__}.{type(t).__qualname__}, not a "
+                f"{self.backend} tensor")
         return get_adapter(self.backend).to_numpy(t)
 
     def reseed(self, s: int) -> None:

@@ -16,6 +16,7 @@ from d2ldrop._io import json_safe
 from d2ldrop.conformance.bounds import Z, two_sided_alpha
 from d2ldrop.conformance.edges import EDGE_CASE_IDS, TARGET_EDGE_CASES, EdgeOutcome, edge_cases
 from d2ldrop.conformance.gate import Comparison, compare
+from d2ldrop.conformance.guard import DEFAULT_TIMEOUT
 from d2ldrop.conformance.stats import DEFAULT_PS, DEFAULT_SIZE, DropoutStats, StatsRun, run_stats
 from d2ldrop.conformance.suite import ConformanceSuite
 from d2ldrop.conformance.target import Target
@@ -80,15 +81,18 @@ def compare_target(
     seed: int = 0,
     z: float = Z,
     dtype: str = "float32",
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> TargetComparison:
     """The target's checks and edge cases beside ``impls`` on ``backends``.
 
     Fails when one of the target's bounds fails, one of its edge cases differs
     from the specification (or from a difference it documents), or the
-    built-ins' own run fails (as ``d2ldrop compare`` would).
+    built-ins' own run fails (as ``d2ldrop compare`` would). ``timeout``: the
+    seconds one call of the target may take (then the rest is not run).
     """
     target.check_available()
-    suite = ConformanceSuite(target, ps=ps, size=size, seed=seed, z=z, dtype=dtype)
+    suite = ConformanceSuite(target, ps=ps, size=size, seed=seed, z=z, dtype=dtype,
+                             timeout=timeout)
     failures = target_failures(suite)
     stats = [suite.stats(p) for p in suite.ps if _ran(suite, p)]
     edges = [suite.edge(c.id) for c in TARGET_EDGE_CASES]
@@ -147,10 +151,12 @@ def target_stats_run(
     seed: int = 0,
     dtype: str = "float32",
     z: float = Z,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> TargetStatsRun:
     """The target's statistics at each p (no edge cases), beside ``impls`` on ``backends``."""
     target.check_available()
-    suite = ConformanceSuite(target, ps=ps, size=size, seed=seed, z=z, dtype=dtype)
+    suite = ConformanceSuite(target, ps=ps, size=size, seed=seed, z=z, dtype=dtype,
+                             timeout=timeout)
     failures = target_failures(suite, kinds=("check",))
     results = [suite.stats(p) for p in suite.ps if _ran(suite, p)]
     beside = None

@@ -101,6 +101,17 @@ def _check_count(name: str, value: int | None) -> None:
         raise UsageError(f"{name}: expected an integer >= 1. Received: {value!r}")
 
 
+def _check_address(address: object) -> None:
+    """UsageError unless ``address`` is "auto", "local", HOST:PORT or ray://HOST:PORT."""
+    text = address if isinstance(address, str) else ""
+    host, colon, port = text.removeprefix("ray://").rpartition(":")
+    if text in ("auto", "local") or (colon and host and port.isdigit()
+                                     and 0 < int(port) < 65536):
+        return
+    raise UsageError(f"address: expected auto, local, HOST:PORT or ray://HOST:PORT (a port "
+                     f"number in 1-65535). Received: {address!r}")
+
+
 def check_choice(executor: str | Executor | None = None, jobs: int | None = None,
                  address: str | None = None, threads_per_run: int | None = None) -> None:
     """UsageError for a combination that cannot be used (before anything starts)."""
@@ -116,6 +127,8 @@ def check_choice(executor: str | Executor | None = None, jobs: int | None = None
                          "concurrent.futures.Executor")
     if address is not None and executor != "ray":
         raise UsageError("address: only for the ray executor (executor='ray')")
+    if address is not None:
+        _check_address(address)
     if address is not None and jobs is not None:
         raise UsageError("jobs: the cluster at address decides how many runs run at once; "
                          "give threads_per_run (CPUs per run) instead")

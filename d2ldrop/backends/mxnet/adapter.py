@@ -12,13 +12,14 @@ from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
 from d2ldrop.backends.mxnet.loader import import_mxnet
-from d2ldrop.errors import WrongTypeError
+from d2ldrop.errors import UsageError, WrongTypeError
 
 mx = import_mxnet()  # not a plain import: see loader.py
 from mxnet import autograd, gluon, npx  # noqa: E402
 
-# Gluon's numpy semantics (zero-size and 0-d arrays, numpy broadcasting) are a
-# process-wide switch in MXNet; the chapter turns it on too.
+# Gluon's numpy semantics (zero-size and 0-d arrays, numpy broadcasting): the
+# chapter turns them on too. The switch is per thread in MXNet (thread-local
+# flags): prepare_thread turns it on in another thread.
 npx.set_np()
 
 # Gluon Dense's default weight initializer (biases are zeros).
@@ -234,7 +235,16 @@ class Adapter(_Base):
     def from_numpy(self, a: np.ndarray) -> Tensor:
         if a.dtype.name == "bfloat16":
             self.check_dtype("bfloat16")
-        return mx.np.array(a, dtype=a.dtype)
+        try:
+            return mx.np.array(a, dtype=a.dtype)
+        except KeyError:  # MXNet's dtype table lacks it (complex, for one)
+            raise UsageError(f"MXNet has no arrays of dtype {a.dtype}") from None
+
+    def tensor_hint(self, x: object) -> str | None:
+        if isinstance(x, mx.nd.NDArray):
+            return ("a legacy mx.nd.NDArray: the chapter uses MXNet's numpy interface "
+                    "(mx.np.ndarray); convert it with x.as_np_ndarray()")
+        return None
 
     def check_dtype(self, dtype: str) -> None:
         if dtype == "bfloat16":
@@ -244,6 +254,9 @@ class Adapter(_Base):
     def take(self, data: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
         i = mx.np.array(index, dtype=index.dtype)
         return tuple(mx.np.take(a, i, axis=0) for a in data)
+
+    def prepare_thread(self) -> None:
+        npx.set_np()
 
     def seed(self, seed: int) -> None:
         mx.random.seed(seed)
