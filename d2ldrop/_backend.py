@@ -35,6 +35,7 @@ __all__ = [
     "canonical_name", "get_adapter", "get_backend", "install_hint", "use_backend",
 ]
 
+#: The environment variable naming the backend when no argument or block does.
 ENV_VAR = "D2LDROP_BACKEND"
 
 _context: contextvars.ContextVar[str | None] = contextvars.ContextVar(

@@ -43,8 +43,27 @@ def dropout_layer(X: Tensor, p: float, *, backend: str | None = None) -> Tensor:
     returns zeros. Shape and dtype are kept; the gradient with respect to ``X``
     is mask / (1 - p).
 
-    Raises ValueError if ``p`` is not a real number in [0, 1], and TypeError if
-    ``X`` is not a floating tensor of the selected backend.
+    Args:
+        X: a floating tensor (float16, float32 or float64) of the selected
+            backend; empty and 0-d tensors work. Half precision is computed in
+            float32 and rounded once, so every framework gives the same bits.
+        p: the probability of dropping each element, a real number in [0, 1].
+        backend: the backend's name or alias; None: the active one (see
+            :func:`get_backend`).
+
+    Returns:
+        A tensor of the backend, of the shape and dtype of ``X``: each element
+        0 or ``x / (1 - p)``.
+
+    Raises:
+        ValueError: ``p`` is not a real number in [0, 1] (NaN included), also
+            under ``python -O``.
+        TypeError: ``X`` is not a floating tensor of the selected backend.
+
+    Example:
+        >>> X = d2ldrop.from_numpy(np.arange(16, dtype=np.float32).reshape(2, 8))
+        >>> d2ldrop.seed(0)
+        >>> d2ldrop.to_numpy(d2ldrop.dropout_layer(X, 0.5))  # about half 0, the rest x2
     """
     p = check_probability(p, "p")
     adapter = get_adapter(backend)
@@ -55,14 +74,37 @@ def dropout_layer(X: Tensor, p: float, *, backend: str | None = None) -> Tensor:
 def seed(n: int, *, backend: str | None = None) -> None:
     """Seed the random generator of the selected backend.
 
-    The same seed gives the same dropout masks, call after call.
+    The same seed gives the same dropout masks, call after call. On JAX, which
+    has no global generator, it starts d2ldrop's host-side stream of keys.
+
+    Args:
+        n: the seed, a non-negative integer.
+        backend: the backend's name or alias; None: the active one.
+
+    Raises:
+        ValueError: ``n`` is not a non-negative integer (checked before any
+            framework is imported).
+
+    Example:
+        >>> d2ldrop.seed(0, backend="mxnet")
     """
     n = check_seed(n, "n")  # before the adapter: a bad seed is a ValueError anywhere
     get_adapter(backend).seed(n)
 
 
 def to_numpy(x: Tensor, *, backend: str | None = None) -> np.ndarray:
-    """A numpy copy of a tensor of the selected backend."""
+    """A numpy copy of a tensor of the selected backend.
+
+    Args:
+        x: a tensor of the selected backend.
+        backend: the backend's name or alias; None: the active one.
+
+    Returns:
+        A numpy array with the values, shape and dtype of ``x``.
+
+    Raises:
+        TypeError: ``x`` is not a tensor of the selected backend.
+    """
     adapter = get_adapter(backend)
     if not adapter.is_tensor(x):
         raise TypeError(
@@ -72,5 +114,17 @@ def to_numpy(x: Tensor, *, backend: str | None = None) -> np.ndarray:
 
 
 def from_numpy(a: np.ndarray, *, backend: str | None = None) -> Tensor:
-    """A tensor of the selected backend with the values, shape and dtype of ``a``."""
+    """A tensor of the selected backend with the values, shape and dtype of ``a``.
+
+    Args:
+        a: a numpy array, or anything ``np.asarray`` accepts.
+        backend: the backend's name or alias; None: the active one.
+
+    Returns:
+        A tensor of the backend (a ``torch.Tensor``, ``tf.Tensor``, MXNet
+        ``NDArray`` or ``jax.Array``).
+
+    Example:
+        >>> X = d2ldrop.from_numpy(np.ones((2, 8), np.float32), backend="tf")
+    """
     return get_adapter(backend).from_numpy(np.asarray(a))

@@ -70,7 +70,9 @@ SPECS: tuple[BackendSpec, ...] = (
 DEFAULT_BACKEND = "torch"
 
 BY_NAME: dict[str, BackendSpec] = {s.name: s for s in SPECS}
+#: Every backend's canonical name, in the registry's order.
 BACKENDS: tuple[str, ...] = tuple(BY_NAME)
+#: Alias -> canonical name (``pytorch``, ``tf``, ``mx``).
 ALIASES: dict[str, str] = {a: s.name for s in SPECS for a in s.aliases}
 EXTRAS: dict[str, str] = {s.name: s.extra for s in SPECS}
 

@@ -52,7 +52,7 @@ class Comparison:
 
     @property
     def passed(self) -> bool:
-        """The conformance gate: every check in bounds, scratch edge cases agree."""
+        """Whether the conformance gate passes (every check in bounds, scratch edge cases agree)."""
         return not self.failures
 
     def _repr_html_(self) -> str:  # the notebook's table (d2ldrop.display.reprs)

@@ -47,6 +47,7 @@ H = 1.5
 MIN_SIZE = 256
 #: The normal approximations need this many expected drops and keeps at least.
 MIN_EXPECTED = 100
+#: The input dtypes the statistics can be measured in.
 STAT_DTYPES = ("float16", "float32", "float64")
 
 
@@ -349,7 +350,7 @@ class StatsRun:
 
     z: float
     results: list[DropoutStats]
-    #: Backends that could not be loaded: name -> why.
+    #: Backends that could not be loaded (name -> why).
     skipped: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -118,7 +118,7 @@ class Target:
     # -- capabilities ------------------------------------------------------------
     @property
     def title(self) -> str:
-        """The name in reports: ``name``, else the callable's qualified name."""
+        """The name in reports (``name``, else the callable's qualified name)."""
         return self.name or getattr(self.dropout, "__qualname__", repr(self.dropout))
 
     @property
