@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,7 @@ root_doc = "index"
 html_theme = "furo"
 html_title = f"d2ldrop {release}"
 html_static_path = ["_static"]
+html_css_files = ["d2ldrop.css"]
 
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
@@ -53,8 +55,9 @@ nb_execution_mode = "off"
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-# ops.py and models.py name their framework tensors `Tensor` (an alias of Any).
-autodoc_type_aliases = {"Tensor": "Tensor"}
+# ops.py and models.py name their framework tensors `Tensor` (an alias of Any), and
+# build_mlp's choices Kind, Init and Noise (Literals, spelled out in its Args).
+autodoc_type_aliases = {name: name for name in ("Tensor", "Kind", "Init", "Noise")}
 autodoc_default_options = {"members": True, "show-inheritance": True}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
@@ -73,7 +76,8 @@ nitpick_ignore_regex = [
                r"history|training|models|ops|errors|plotting|reference|cli|"
                r"conformance\.\w+)(\..*)?"),
     (r"py:.*", r"(Any|Callable|Iterable|Iterator|Mapping|Sequence|Path|PathLike|ArrayLike|"
-               r"Tensor|Array|NDArray|T|Self|Literal|Optional|Union|TextIO|Executor|Future)"),
+               r"Tensor|Kind|Init|Noise|Array|NDArray|T|Self|Literal|Optional|Union|TextIO|"
+               r"Executor|Future)"),
     # names that are not public, referred to by their short names in docstrings
     (r"py:.*", r"(Adapter|Batches|measure|ps|seedable|EXTRA_CASES)"),
 ]
@@ -125,7 +129,7 @@ def execute_notebook() -> None:
     print(f"executing {source} (quick form, {backend}) for the docs: a few minutes")
     subprocess.run([sys.executable, str(ROOT / "scripts" / "run_notebook.py"), str(source),
                     "--backend", backend, "--out", str(out),
-                    "--work", str(DOCS / "_build" / "notebook")], check=True, cwd=ROOT)
+                    "--work", "docs/_build/notebook"], check=True, cwd=ROOT)
 
 
 def ecosystem_page() -> None:
@@ -171,10 +175,19 @@ def check_docstring(app, what, name, obj, options, lines) -> None:  # noqa: ARG0
             f"public name {name} has no docstring", type="d2ldrop", subtype="docstring")
 
 
+def tidy_signature(app, what, name, obj, options, signature, return_annotation):  # noqa: ARG001
+    """Sphinx 8.2 prints an alias nested in a generic as ``TypeAliasForwardRef('Tensor')``."""
+    def tidy(text: str | None) -> str | None:
+        return None if text is None else re.sub(r"TypeAliasForwardRef\('(\w+)'\)", r"\1", text)
+
+    return tidy(signature), tidy(return_annotation)
+
+
 def setup(app):
     write_api_pages()
     ecosystem_page()
     if os.environ.get("D2LDROP_DOCS_SKIP_NOTEBOOK") != "1":
         execute_notebook()
     app.connect("autodoc-process-docstring", check_docstring)
+    app.connect("autodoc-process-signature", tidy_signature)
     return {"parallel_read_safe": True}

@@ -78,7 +78,21 @@ EXTRAS: dict[str, str] = {s.name: s.extra for s in SPECS}
 
 
 def canonical_name(name: object) -> str:
-    """The canonical backend name for ``name`` or one of its aliases."""
+    """The canonical backend name for ``name`` or one of its aliases.
+
+    Args:
+        name: a backend's name or alias, any case, surrounding spaces ignored.
+
+    Returns:
+        ``"torch"``, ``"tensorflow"``, ``"mxnet"`` or ``"jax"``.
+
+    Raises:
+        UnknownBackendError: ``name`` is not a string or names no backend.
+
+    Example:
+        >>> d2ldrop.canonical_name(" MX ")
+        'mxnet'
+    """
     if not isinstance(name, str):
         raise UnknownBackendError(f"Expected a backend name (a string). Received: {name!r}")
     key = name.strip().lower()

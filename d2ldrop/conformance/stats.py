@@ -140,6 +140,29 @@ def dropout_stats(
     ``impl`` "scratch" is the chapter's ``dropout_layer`` (validated, through
     d2ldrop); "builtin" is the framework's own functional dropout (and, for the
     layer checks, its Dropout layer). See :func:`measure` for the draws.
+
+    Args:
+        backend: a name or alias; None: the active one.
+        impl: ``"scratch"`` or ``"builtin"``.
+        p: the dropout probability, in (0, 1) (0 and 1 are edge cases).
+        size: elements per draw (at least :data:`MIN_SIZE`).
+        seed: the seed of the draws.
+        z: the bounds' half-width in standard deviations (:data:`Z` = 5).
+        dtype: the input dtype (one of :data:`STAT_DTYPES`).
+
+    Returns:
+        A :class:`DropoutStats`: each statistic as a :class:`Check` with its
+        observed value, expected value and bound; ``passed`` and ``failures``.
+
+    Raises:
+        ValueError: an unknown impl or dtype, p outside (0, 1), a size below
+            :data:`MIN_SIZE`, a bad seed or z.
+        BackendNotAvailableError: the backend's framework is not installed.
+
+    Example:
+        >>> from d2ldrop.conformance import dropout_stats
+        >>> dropout_stats("tensorflow", "builtin", 0.5).passed
+        True
     """
     impl = check_impl(impl)
     p = check_stats_args(p, size, seed, dtype, z)
