@@ -42,6 +42,9 @@ source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtex
 # ecosystem.md, when there is one, is shown through results/ecosystem.md.
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "ecosystem.md"]
 root_doc = "index"
+# An unlabelled fence is a measurement table or a listing: printed as it is, not
+# coloured as if it were Python (min, max and numbers were).
+highlight_language = "text"
 
 html_theme = "furo"
 html_title = f"d2ldrop {release}"
