@@ -158,7 +158,7 @@ def _resolve(ref: str) -> Callable[..., object]:
 #: OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP threads otherwise spin-wait between
 #: parallel regions; with another busy process on the cores they spin on cores
 #: that are not theirs, and a torch epoch took 5 to 7 times as long (measured
-#: idle and loaded by scripts/bench_train.py --load; see README, "Speed under load").
+#: idle and loaded by scripts/bench_train.py --load; see docs/results/speed.md, "Speed under load").
 OPENMP_DEFAULTS: dict[str, str] = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
