@@ -39,8 +39,7 @@ extensions = [
     "sphinx.ext.autosummary",
 ]
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtext"}
-# ecosystem.md, when there is one, is shown through results/ecosystem.md.
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "ecosystem.md"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 root_doc = "index"
 # An unlabelled fence is a measurement table or a listing: printed as it is, not
 # coloured as if it were Python (min, max and numbers were).
@@ -135,16 +134,10 @@ def execute_notebook() -> None:
                     "--work", "docs/_build/notebook"], check=True, cwd=ROOT)
 
 
-def ecosystem_page() -> None:
-    """results/ecosystem.md shows docs/ecosystem.md (issue 21's report) when there is one."""
-    page = DOCS / "results" / "ecosystem.md"
-    if (DOCS / "ecosystem.md").exists():
-        text = ("```{include} ../ecosystem.md\n:relative-docs: ../\n"
-                ":relative-images:\n```\n")
-        if not page.exists() or page.read_text(encoding="utf-8") != text:
-            page.write_text(text, encoding="utf-8")
-    elif page.exists():
-        page.unlink()
+def add_ecosystem(app, docname, source) -> None:  # noqa: ARG001
+    """List docs/ecosystem.md (issue 21's report) among the results when there is one."""
+    if docname == "index" and (DOCS / "ecosystem.md").exists():
+        source[0] = source[0].replace("results/*\n```", "results/*\necosystem\n```", 1)
 
 
 def _attribute_doc(obj: object, name: str) -> list[str] | None:
@@ -188,9 +181,9 @@ def tidy_signature(app, what, name, obj, options, signature, return_annotation):
 
 def setup(app):
     write_api_pages()
-    ecosystem_page()
     if os.environ.get("D2LDROP_DOCS_SKIP_NOTEBOOK") != "1":
         execute_notebook()
     app.connect("autodoc-process-docstring", check_docstring)
     app.connect("autodoc-process-signature", tidy_signature)
+    app.connect("source-read", add_ecosystem)
     return {"parallel_read_safe": True}
