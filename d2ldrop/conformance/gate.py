@@ -48,6 +48,7 @@ class Comparison:
 
     @property
     def bounded_checks(self) -> int:
+        """How many checks have a statistical bound (the family of the false-alarm bound)."""
         return sum(c.kind == "bound" for s in self.stats for c in s.checks.values())
 
     @property

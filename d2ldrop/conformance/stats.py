@@ -79,10 +79,12 @@ class DropoutStats:
 
     @property
     def passed(self) -> bool:
+        """True unless a check failed (checks that do not apply, n/a, do not count)."""
         return all(c.passed is not False for c in self.checks.values())
 
     @property
     def failures(self) -> list[str]:
+        """The names of the checks that failed."""
         return [name for name, c in self.checks.items() if c.passed is False]
 
     def _repr_html_(self) -> str:  # the notebook's table (d2ldrop.display.reprs)

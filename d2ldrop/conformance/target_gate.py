@@ -146,6 +146,7 @@ class TargetStatsRun:
 
     @property
     def passed(self) -> bool:
+        """True if the target conforms, and the built-ins run beside it pass too."""
         return not self.failures and (self.beside is None or self.beside.passed)
 
     def to_dict(self) -> dict[str, Any]:
