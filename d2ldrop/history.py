@@ -52,7 +52,7 @@ class History:
         backend: the backend's canonical name.
         model: ``"scratch"`` or ``"concise"``.
         config: the run's settings (epochs, lr, updater, dropout, ...).
-        epochs: one :class:`EpochRecord` per finished epoch.
+        epochs: one ``EpochRecord`` per finished epoch.
         interrupted: True if Ctrl-C stopped the run early.
         error: why the run stopped, if it failed (e.g. it diverged); else None.
 
