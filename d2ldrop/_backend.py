@@ -35,6 +35,7 @@ __all__ = [
     "canonical_name", "get_adapter", "get_backend", "install_hint", "use_backend",
 ]
 
+#: The environment variable naming the backend when no argument or block does.
 ENV_VAR = "D2LDROP_BACKEND"
 
 _context: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -44,7 +45,25 @@ _adapters: dict[str, Adapter] = {}
 
 
 def get_backend(backend: str | None = None) -> str:
-    """Name of the backend that an operation given ``backend`` would run on."""
+    """Name of the backend that an operation given ``backend`` would run on.
+
+    The first of these wins: ``backend`` itself, the innermost
+    :func:`use_backend` block, ``$D2LDROP_BACKEND``, the default (``torch``).
+
+    Args:
+        backend: a name or alias, or None.
+
+    Returns:
+        The canonical name: ``"torch"``, ``"tensorflow"``, ``"mxnet"`` or ``"jax"``.
+
+    Raises:
+        UnknownBackendError: ``backend``, or ``$D2LDROP_BACKEND``, names no backend.
+
+    Example:
+        >>> with d2ldrop.use_backend("tf"):
+        ...     d2ldrop.get_backend()
+        'tensorflow'
+    """
     if backend is not None:
         return canonical_name(backend)
     active = _context.get()
@@ -64,7 +83,22 @@ def use_backend(backend: str) -> Iterator[str]:
     """Make ``backend`` the active backend inside a ``with`` block.
 
     Blocks nest; the innermost wins. An explicit ``backend=`` argument still
-    takes precedence over the block.
+    takes precedence over the block. The block is per thread and per asyncio
+    task (a context variable).
+
+    Args:
+        backend: a name or alias.
+
+    Yields:
+        The canonical name of the backend.
+
+    Raises:
+        UnknownBackendError: ``backend`` names no backend.
+
+    Example:
+        >>> with d2ldrop.use_backend("mxnet"):
+        ...     d2ldrop.seed(0)
+        ...     Y = d2ldrop.dropout_layer(d2ldrop.from_numpy(np.ones((2, 8), np.float32)), 0.2)
     """
     token = _context.set(canonical_name(backend))
     try:
@@ -74,7 +108,22 @@ def use_backend(backend: str) -> Iterator[str]:
 
 
 def get_adapter(backend: str | None = None) -> Adapter:
-    """Return the adapter of the selected backend, importing its framework once."""
+    """Return the adapter of the selected backend, importing its framework once.
+
+    The adapter is the one object that knows the framework (see the
+    architecture page); most code needs only the functions of :mod:`d2ldrop`.
+
+    Args:
+        backend: a name or alias; None: the active one.
+
+    Returns:
+        The backend's adapter, one per backend and process.
+
+    Raises:
+        UnknownBackendError: ``backend`` names no backend.
+        BackendNotAvailableError: its framework is not installed (the message
+            names the extra to install).
+    """
     name = get_backend(backend)
     adapter = _adapters.get(name)
     if adapter is None:
@@ -83,5 +132,9 @@ def get_adapter(backend: str | None = None) -> Adapter:
 
 
 def available_backends() -> list[str]:
-    """Backends whose framework is installed (checked without importing it)."""
+    """Backends whose framework is installed (checked without importing it).
+
+    Returns:
+        Canonical names, in the registry's order.
+    """
     return installed()

@@ -39,6 +39,7 @@ class EpochRecord:
 
     @property
     def seconds(self) -> float:
+        """Training plus evaluation time of the epoch."""
         return self.train_seconds + self.eval_seconds
 
     @classmethod
@@ -50,7 +51,24 @@ class EpochRecord:
 
 @dataclass
 class History:
-    """What train_ch3 measured, one record per finished epoch."""
+    """What train_ch3 measured, one record per finished epoch.
+
+    In a notebook it shows as a table; :meth:`figure` draws the book's curves.
+
+    Attributes:
+        backend: the backend's canonical name.
+        model: ``"scratch"`` or ``"concise"``.
+        config: the run's settings (epochs, lr, updater, dropout, ...).
+        epochs: one ``EpochRecord`` per finished epoch.
+        interrupted: True if Ctrl-C stopped the run early.
+        error: why the run stopped, if it failed (e.g. it diverged); else None.
+
+    Example:
+        >>> history = d2ldrop.train_ch3(net, train_iter, test_iter,
+        ...                             d2ldrop.CrossEntropyLoss(), 10, d2ldrop.sgd(0.5))
+        >>> history.final.test_acc, len(history.epochs)
+        >>> history.save("runs/mine")  # history-<backend>-<model>.json and .csv
+    """
 
     backend: str
     model: str
@@ -61,9 +79,11 @@ class History:
 
     @property
     def final(self) -> EpochRecord | None:
+        """The last finished epoch, or None before the first."""
         return self.epochs[-1] if self.epochs else None
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data, as written to ``history-*.json``."""
         return {
             "backend": self.backend,
             "model": self.model,
@@ -75,6 +95,7 @@ class History:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> History:
+        """The inverse of :meth:`to_dict` (reads a saved ``history-*.json``)."""
         return cls(
             backend=data["backend"],
             model=data["model"],
@@ -85,6 +106,7 @@ class History:
         )
 
     def to_csv(self) -> str:
+        """One CSV row per epoch, with the backend and model in each row."""
         out = io.StringIO()
         names = [f.name for f in fields(EpochRecord)]
         writer = csv.writer(out, lineterminator="\n")

@@ -30,6 +30,21 @@ class MLP:
 
     ``net`` is the framework's own object (an ``nn.Module``, a Keras model or
     ``tf.Module``, a Gluon block); calling the MLP needs an explicit ``training``.
+    Made by :func:`build_mlp`, not directly.
+
+    Attributes:
+        kind: ``"scratch"`` (raw parameters) or ``"concise"`` (the framework's
+            Sequential with its Dropout layers).
+        backend: the canonical name of the backend it was built on.
+        dropout: the dropout probabilities after the first and second hidden layer.
+        sizes: inputs, the two hidden widths, outputs.
+        net: the framework's own model object.
+        noise: the regularizer of the scratch model (``"dropout"`` by default).
+        dtype: ``"float32"`` or ``"float64"``.
+
+    Example:
+        >>> net = d2ldrop.build_mlp("concise", seed=0, backend="torch")
+        >>> logits = net(X, training=False)  # X: a (batch, 1, 28, 28) float32 tensor
     """
 
     kind: Kind
@@ -53,10 +68,19 @@ class MLP:
         return self.adapter.mlp_forward(self.net, X, training=bool(training))[1]
 
     def get_params(self) -> list[np.ndarray]:
-        """Parameters as numpy arrays [W1, b1, W2, b2, W3, b3], W as (in, out)."""
+        """Parameters as numpy arrays [W1, b1, W2, b2, W3, b3], W as (in, out).
+
+        Returns:
+            Six numpy arrays, copies: changing them leaves the model unchanged.
+        """
         return self.adapter.get_mlp_params(self.net)
 
     def set_params(self, params: list[np.ndarray]) -> None:
+        """Load parameters given as :meth:`get_params` returns them.
+
+        Args:
+            params: numpy arrays [W1, b1, W2, b2, W3, b3], W as (in, out).
+        """
         self.adapter.set_mlp_params(self.net, params)
 
 
@@ -84,6 +108,38 @@ def build_mlp(
     same strength, see :func:`d2ldrop.backends.kernels.scratch_forward`. ``dtype``
     'float64' holds the parameters and computes in double precision (inputs are
     cast to it), for lockstep runs; float32 is the chapter's.
+
+    Args:
+        kind: ``"scratch"``: raw parameters, ``relu(X W1 + b1)``, dropout, ...;
+            ``"concise"``: the framework's ``Sequential`` with its ``Dropout``.
+        dropout1: dropout probability after the first hidden layer, in [0, 1].
+        dropout2: dropout probability after the second hidden layer, in [0, 1].
+        num_inputs: input features (a 28 x 28 image is flattened to 784).
+        num_hiddens1: width of the first hidden layer.
+        num_hiddens2: width of the second hidden layer.
+        num_outputs: classes.
+        init: ``"normal"`` (numpy-drawn, the same on every backend) or
+            ``"framework"`` (each framework's default).
+        noise: ``"dropout"``, ``"dropconnect"``, ``"gaussian-mult"`` or
+            ``"gaussian-add"``; anything but dropout needs the scratch model.
+        seed: seeds the initial weights and the backend's generator; None
+            leaves the generator as it is and draws fresh weights.
+        backend: the backend's name or alias; None: the active one.
+        dtype: ``"float32"`` (the chapter's) or ``"float64"``.
+
+    Returns:
+        An :class:`MLP`; call it as ``net(X, training=True)``.
+
+    Raises:
+        ValueError: an unknown ``kind``, ``init``, ``noise`` or ``dtype``, a
+            probability outside [0, 1], Gaussian noise at p = 1, or a bad seed.
+        BackendNotAvailableError: the backend's framework is not installed.
+
+    Example:
+        >>> net = d2ldrop.build_mlp("scratch", dropout1=0.2, dropout2=0.5, seed=0,
+        ...                         backend="mxnet")
+        >>> net.kind, net.dropout
+        ('scratch', (0.2, 0.5))
     """
     if kind not in KINDS:
         raise InvalidArgumentError(f"Expected kind in {KINDS}. Received: kind={kind!r}")
@@ -119,10 +175,24 @@ def build_mlp(
 
 
 def scratch_mlp(**kwargs: Any) -> MLP:
-    """``build_mlp("scratch", ...)``: the chapter's model from raw parameters."""
+    """``build_mlp("scratch", ...)``: the chapter's model from raw parameters.
+
+    Args:
+        **kwargs: the keyword arguments of :func:`build_mlp`.
+
+    Returns:
+        An :class:`MLP` of kind ``"scratch"``.
+    """
     return build_mlp("scratch", **kwargs)
 
 
 def concise_mlp(**kwargs: Any) -> MLP:
-    """``build_mlp("concise", ...)``: the framework's Sequential with its Dropout."""
+    """``build_mlp("concise", ...)``: the framework's Sequential with its Dropout.
+
+    Args:
+        **kwargs: the keyword arguments of :func:`build_mlp`.
+
+    Returns:
+        An :class:`MLP` of kind ``"concise"``.
+    """
     return build_mlp("concise", **kwargs)

@@ -88,28 +88,35 @@ def dropout_layer(X: Tensor, p: float, *, broadcast_axes: object = None,
     float64); the gradient with respect to ``X`` is mask / (1 - p).
 
     Args:
-        X: a floating tensor of the selected backend.
-        p: the drop probability, a real number in [0, 1].
+        X: a floating tensor (float16, bfloat16, float32 or float64) of the
+            selected backend; empty and 0-d tensors work. Half precision is
+            computed in float32 and rounded once, so every framework gives the
+            same bits.
+        p: the probability of dropping each element, a real number in [0, 1].
         broadcast_axes: structured dropout: None (every element on its own), an
             axis or a sequence of axes along which one mask value is shared
             (negative axes count from the end). ``broadcast_axes=2`` on
             (N, C, L) drops whole channels, as a channel-wise Dropout1d does.
-        backend: the backend to run on (default: the selected one).
+        backend: the backend's name or alias; None: the active one (see
+            :func:`get_backend`).
 
     Returns:
-        A tensor of the shape and dtype of ``X``.
+        A tensor of the backend, of the shape and dtype of ``X``: each element
+        0 or ``x / (1 - p)``.
 
     Raises:
-        ValueError: ``p`` is not a real number in [0, 1], or an axis is out of
-            range or repeated.
+        ValueError: ``p`` is not a real number in [0, 1] (NaN included, also
+            under ``python -O``), or an axis is out of range or repeated.
         TypeError: ``X`` is not a floating tensor of the selected backend (or
             its framework has no tensors of that dtype), or ``broadcast_axes``
             is not None, an int or a sequence of ints.
 
     Example:
-        >>> X = d2ldrop.from_numpy(np.ones((2, 3, 4), np.float32), backend="torch")
-        >>> Y = d2ldrop.dropout_layer(X, 0.5, broadcast_axes=2, backend="torch")
-        >>> # each Y[n, c, :] is all 0 or all 2
+        >>> X = d2ldrop.from_numpy(np.arange(16, dtype=np.float32).reshape(2, 8))
+        >>> d2ldrop.seed(0)
+        >>> d2ldrop.to_numpy(d2ldrop.dropout_layer(X, 0.5))  # about half 0, the rest x2
+        >>> X = d2ldrop.from_numpy(np.ones((2, 3, 4), np.float32))
+        >>> Y = d2ldrop.dropout_layer(X, 0.5, broadcast_axes=2)  # Y[n, c, :] all 0 or all 2
     """
     p = check_probability(p, "p")
     adapter = get_adapter(backend)
@@ -121,14 +128,37 @@ def dropout_layer(X: Tensor, p: float, *, broadcast_axes: object = None,
 def seed(n: int, *, backend: str | None = None) -> None:
     """Seed the random generator of the selected backend.
 
-    The same seed gives the same dropout masks, call after call.
+    The same seed gives the same dropout masks, call after call. On JAX, which
+    has no global generator, it starts d2ldrop's host-side stream of keys.
+
+    Args:
+        n: the seed, a non-negative integer.
+        backend: the backend's name or alias; None: the active one.
+
+    Raises:
+        ValueError: ``n`` is not a non-negative integer (checked before any
+            framework is imported).
+
+    Example:
+        >>> d2ldrop.seed(0, backend="mxnet")
     """
     n = check_seed(n, "n")  # before the adapter: a bad seed is a ValueError anywhere
     get_adapter(backend).seed(n)
 
 
 def to_numpy(x: Tensor, *, backend: str | None = None) -> np.ndarray:
-    """A numpy copy of a tensor of the selected backend."""
+    """A numpy copy of a tensor of the selected backend.
+
+    Args:
+        x: a tensor of the selected backend.
+        backend: the backend's name or alias; None: the active one.
+
+    Returns:
+        A numpy array with the values, shape and dtype of ``x``.
+
+    Raises:
+        TypeError: ``x`` is not a tensor of the selected backend.
+    """
     adapter = get_adapter(backend)
     if not adapter.is_tensor(x):
         raise WrongTensorError(
@@ -138,5 +168,17 @@ def to_numpy(x: Tensor, *, backend: str | None = None) -> np.ndarray:
 
 
 def from_numpy(a: np.ndarray, *, backend: str | None = None) -> Tensor:
-    """A tensor of the selected backend with the values, shape and dtype of ``a``."""
+    """A tensor of the selected backend with the values, shape and dtype of ``a``.
+
+    Args:
+        a: a numpy array, or anything ``np.asarray`` accepts.
+        backend: the backend's name or alias; None: the active one.
+
+    Returns:
+        A tensor of the backend (a ``torch.Tensor``, ``tf.Tensor``, MXNet
+        ``NDArray`` or ``jax.Array``).
+
+    Example:
+        >>> X = d2ldrop.from_numpy(np.ones((2, 8), np.float32), backend="tf")
+    """
     return get_adapter(backend).from_numpy(np.asarray(a))

@@ -36,7 +36,15 @@ Updater = Literal["scratch", "framework"]
 
 @dataclass(frozen=True)
 class CrossEntropyLoss:
-    """Softmax cross-entropy on logits, averaged over the batch (the chapter's loss)."""
+    """Softmax cross-entropy on logits, averaged over the batch (the chapter's loss).
+
+    The loss is computed in a numerically stable form by each backend's step;
+    this object only names it for :func:`train_ch3`.
+
+    Example:
+        >>> d2ldrop.train_ch3(net, train_iter, test_iter, d2ldrop.CrossEntropyLoss(), 10,
+        ...                   d2ldrop.sgd(0.5))
+    """
 
     reduction: Literal["mean"] = "mean"
 
@@ -48,6 +56,19 @@ class SGD:
     ``impl="scratch"`` is the book's from-scratch ``sgd`` (parameters updated by
     hand, on every backend); ``"framework"`` is the framework's own SGD optimizer.
     Weight decay, when set, applies to every parameter, biases included.
+
+    Args:
+        lr: the learning rate, a positive finite number.
+        impl: ``"scratch"`` or ``"framework"``.
+        weight_decay: the L2 coefficient, a non-negative finite number.
+
+    Raises:
+        ValueError: a learning rate that is not positive and finite, a negative
+            or non-finite weight decay, or an unknown ``impl``.
+
+    Example:
+        >>> d2ldrop.SGD(0.5, "scratch", weight_decay=1e-4)
+        SGD(lr=0.5, impl='scratch', weight_decay=0.0001)
     """
 
     lr: float = 0.5
@@ -75,12 +96,36 @@ def _is_real(x: object) -> bool:
 
 
 def sgd(lr: float = 0.5) -> SGD:
-    """The book's from-scratch SGD updater."""
+    """The book's from-scratch SGD updater.
+
+    Args:
+        lr: the learning rate, a positive finite number.
+
+    Returns:
+        ``SGD(lr, "scratch")``: parameters updated by hand, the same on every backend.
+
+    Raises:
+        ValueError: ``lr`` is not a positive finite number.
+    """
     return SGD(lr, "scratch")
 
 
 def framework_sgd(lr: float = 0.5) -> SGD:
-    """The framework's own SGD optimizer."""
+    """The framework's own SGD optimizer.
+
+    ``torch.optim.SGD``, ``keras.optimizers.SGD``, Gluon's ``sgd_update`` kernel,
+    or optax's ``sgd`` on JAX (where optax does not import, :func:`train_ch3`
+    uses the scratch SGD instead, the same update, with a warning).
+
+    Args:
+        lr: the learning rate, a positive finite number.
+
+    Returns:
+        ``SGD(lr, "framework")``.
+
+    Raises:
+        ValueError: ``lr`` is not a positive finite number.
+    """
     return SGD(lr, "framework")
 
 
@@ -108,7 +153,16 @@ class UpdaterWarning(UserWarning):
 
 
 class TrainingDiverged(D2LDropError, FloatingPointError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite.
+
+    Also a ``FloatingPointError``. Raised by :func:`train_ch3`.
+
+    Attributes:
+        epoch: the epoch (from 1) in which the loss diverged.
+        batch: the batch (from 1) of that epoch.
+        loss: the loss of that batch (NaN or infinite).
+        history: the finished epochs, a :class:`History`.
+    """
 
     def __init__(self, epoch: int, batch: int, loss: float, history: History):
         super().__init__(
@@ -119,7 +173,16 @@ class TrainingDiverged(D2LDropError, FloatingPointError):
 
 
 def evaluate_accuracy(net: MLP, data_iter: Iterable[tuple[Tensor, Tensor]]) -> float:
-    """Accuracy of ``net`` in evaluation mode (dropout off) over ``data_iter``."""
+    """Accuracy of ``net`` in evaluation mode (dropout off) over ``data_iter``.
+
+    Args:
+        net: an :class:`MLP`.
+        data_iter: batches ``(X, y)`` of ``net``'s backend, e.g. the ``test_iter``
+            of :func:`load_data_fashion_mnist`.
+
+    Returns:
+        Correct predictions over examples, in [0, 1]; NaN if ``data_iter`` is empty.
+    """
     evaluate = net.adapter.make_eval_step(net.net)
     return accuracy(evaluate, data_iter)
 
@@ -275,9 +338,38 @@ def train_ch3(
     one notebook output (None: in a notebook unless ``progress`` is False; False:
     never; True: also outside a notebook, which needs IPython).
 
-    Raises TrainingDiverged (carrying the history so far) if the loss becomes
-    NaN or infinite. Ctrl-C stops after the current batch: the finished epochs
-    are returned with ``history.interrupted`` set.
+    Ctrl-C stops after the current batch: the finished epochs are returned with
+    ``history.interrupted`` set.
+
+    Args:
+        net: an :class:`MLP` from :func:`build_mlp`.
+        train_iter: training batches ``(X, y)`` of ``net``'s backend.
+        test_iter: test batches, evaluated after every epoch.
+        loss: a :class:`CrossEntropyLoss`.
+        num_epochs: a non-negative number of epochs.
+        updater: an :class:`SGD` (:func:`sgd` or :func:`framework_sgd`).
+        progress: show a progress bar; None: on a terminal or in a notebook.
+        on_epoch: called with the :class:`History` after every finished epoch.
+        live: redraw the three curves after every epoch (see above).
+
+    Returns:
+        A :class:`History`: one record per epoch (train loss, train accuracy,
+        test accuracy, seconds); ``history.final`` is the last.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite (it carries the
+            history so far).
+        TypeError: ``loss`` or ``updater`` is not d2ldrop's.
+        ValueError: ``num_epochs`` is not a non-negative integer, or the
+            batches are of another backend than ``net``.
+
+    Example:
+        >>> train_iter, test_iter = d2ldrop.load_data_fashion_mnist(256, seed=0)
+        >>> net = d2ldrop.build_mlp("scratch", seed=0)
+        >>> history = d2ldrop.train_ch3(net, train_iter, test_iter,
+        ...                             d2ldrop.CrossEntropyLoss(), 10, d2ldrop.sgd(0.5))
+        >>> history.final.test_acc > 0.7
+        True
     """
     if not isinstance(loss, CrossEntropyLoss):
         raise WrongTypeError(f"Expected a d2ldrop.CrossEntropyLoss. Received: {loss!r}")

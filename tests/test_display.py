@@ -264,6 +264,18 @@ def test_html_table_escapes_every_cell():
     assert html.count("<tr>") == 3
 
 
+def test_html_table_aligns_numbers_right_and_text_left():
+    # Seen in the rendered notebook: edge-case cells such as "0 or x/(1-p)" and "0-d x"
+    # start with a digit and were right-aligned as if they were numbers.
+    numbers = ["0.8487", "2.1x", "0.85 ± 0.01", "+0.0072 [-0.0157, +0.0301]", "10/10", "nan",
+               "0.06 0.12 0.02", "1.6e-07", "-inf"]
+    texts = ["0 or x/(1-p)", "0-d x, p = 0.5", "ok ok ok", "torch", "p = 0.5", "-", ""]
+    for cell in numbers + texts:
+        html = table(["h"], [[cell]])
+        right = '<td style="text-align:right"' in html
+        assert right == (cell in numbers), cell
+
+
 def test_experiment_table_and_curves_so_far(tmp_path):
     """The experiment's HTML (mean ± sd, paired Δ) and the curves of finished runs,
     on a result made of fake runs (no training)."""

@@ -75,13 +75,29 @@ SPECS: tuple[BackendSpec, ...] = (
 DEFAULT_BACKEND = "torch"
 
 BY_NAME: dict[str, BackendSpec] = {s.name: s for s in SPECS}
+#: Every backend's canonical name, in the registry's order.
 BACKENDS: tuple[str, ...] = tuple(BY_NAME)
+#: Alias -> canonical name (``pytorch``, ``tf``, ``mx``).
 ALIASES: dict[str, str] = {a: s.name for s in SPECS for a in s.aliases}
 EXTRAS: dict[str, str] = {s.name: s.extra for s in SPECS}
 
 
 def canonical_name(name: object) -> str:
-    """The canonical backend name for ``name`` or one of its aliases."""
+    """The canonical backend name for ``name`` or one of its aliases.
+
+    Args:
+        name: a backend's name or alias, any case, surrounding spaces ignored.
+
+    Returns:
+        ``"torch"``, ``"tensorflow"``, ``"mxnet"`` or ``"jax"``.
+
+    Raises:
+        UnknownBackendError: ``name`` is not a string or names no backend.
+
+    Example:
+        >>> d2ldrop.canonical_name(" MX ")
+        'mxnet'
+    """
     if not isinstance(name, str):
         raise UnknownBackendError(f"Expected a backend name (a string). Received: {name!r}")
     key = name.strip().lower()
@@ -147,7 +163,7 @@ def _resolve(ref: str) -> Callable[..., object]:
 #: OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP threads otherwise spin-wait between
 #: parallel regions; with another busy process on the cores they spin on cores
 #: that are not theirs, and a torch epoch took 5 to 7 times as long (measured
-#: idle and loaded by scripts/bench_train.py --load; see README, "Speed under load").
+#: idle and loaded by scripts/bench_train.py --load; see docs/results/speed.md, "Speed under load").
 OPENMP_DEFAULTS: dict[str, str] = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 

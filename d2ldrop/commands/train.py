@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), default=None,
                    help="precision of the parameters and the computation. Default: float32 "
                    "(the chapter's), float64 with --lockstep, where float32 rounding grows "
-                   "until the runs part (see the README)")
+                   "until the runs part (see docs/results/lockstep.md)")
     p.add_argument("--seed", type=seed_type, default=None,
                    help="seed for initialization, batch order and dropout masks")
     p.add_argument("--out", type=dir_path, default=Path("runs/train"),

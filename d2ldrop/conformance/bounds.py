@@ -34,7 +34,7 @@ Z = 5.0
 
 
 def two_sided_alpha(z: float = Z) -> float:
-    """P(|N(0, 1)| > z): the false-alarm rate of one two-sided check."""
+    """``P(|N(0, 1)| > z)``: the false-alarm rate of one two-sided check."""
     return math.erfc(z / math.sqrt(2.0))
 
 
@@ -155,8 +155,8 @@ def variance_bound(n: int, h: float, p: float, z: float = Z) -> float:
     Because s^2 = c^2 n / (n - 1) * f (1 - f), with f the kept fraction, it is a
     parabola in f whose slope (1 - 2q) vanishes at p = 1/2: there Var(s^2) is
     O(1 / n^2) and s^2 is far from normal. The bound therefore adds the
-    curvature term: on the event |f - q| <= z sqrt(p q / n) (the fraction check
-    at the same z), |s^2 - sigma^2| <= z sqrt(Var(s^2)) + z^2 sigma^2 / n, up to
+    curvature term: on the event ``|f - q| <= z sqrt(p q / n)`` (the fraction check
+    at the same z), ``|s^2 - sigma^2| <= z sqrt(Var(s^2)) + z^2 sigma^2 / n``, up to
     O(1 / n) terms. Away from p = 1/2 the first term dominates.
     """
     sigma2 = h * h * p / (1.0 - p)

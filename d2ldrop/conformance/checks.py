@@ -29,7 +29,7 @@ class Check:
 
     ``kind`` is "bound" (``low <= value <= high``), "exact" (``value`` counts the
     violations; 0 passes) or "n/a" (``passed`` is None). ``ratio`` is
-    |value - expected| / (distance from expected to the bound on that side):
+    ``|value - expected|`` / (distance from expected to the bound on that side):
     a bound check passes when it is at most 1.
     """
 

@@ -67,6 +67,8 @@ class EdgeCase:
         raise InvalidArgumentError(f"unknown edge-case input {self.input!r}")
 
 
+#: The edge cases of ``d2ldrop compare``: ``p`` at and beyond its limits, odd dtypes,
+#: NaN and infinities in ``x``.
 EDGE_CASES: tuple[EdgeCase, ...] = (
     EdgeCase("p=0", "p = 0, x has NaN, +-inf, +-0", 0.0, input="mixed"),
     EdgeCase("p=1", "p = 1", 1.0),
@@ -87,6 +89,7 @@ EDGE_CASES: tuple[EdgeCase, ...] = (
     EdgeCase("0-d", "0-d x, p = 0.5", 0.5, input="scalar", merge_dropout=True),
     EdgeCase("nonfinite", "p = 0.5, x has NaN and +-inf", 0.5, input="special"),
 )
+#: The ids of :data:`EDGE_CASES`, in order.
 EDGE_CASE_IDS: tuple[str, ...] = tuple(c.id for c in EDGE_CASES)
 #: p = 0 on 2^20 elements in each dtype: a dropout that keeps where u > p drops
 #: where u == 0, which coarse (low-precision) uniforms hit about n / 2^8 times.

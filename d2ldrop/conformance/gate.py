@@ -53,11 +53,12 @@ class Comparison:
 
     @property
     def bounded_checks(self) -> int:
+        """How many checks have a statistical bound (the family of the false-alarm bound)."""
         return sum(c.kind == "bound" for s in self.stats for c in s.checks.values())
 
     @property
     def passed(self) -> bool:
-        """The conformance gate: every check in bounds, scratch edge cases agree."""
+        """Whether the conformance gate passes (every check in bounds, scratch edge cases agree)."""
         return not self.failures
 
     def _repr_html_(self) -> str:  # the notebook's table
@@ -156,6 +157,30 @@ def compare(
     requested backend does not load.
     Builtin edge cases are reported, never gated: where they differ from the
     scratch spec it is a framework difference (documented or not).
+
+    Args:
+        backends: names or aliases; None: every installed backend.
+        impls: ``"scratch"`` (the chapter's ``dropout_layer``) and/or
+            ``"builtin"`` (the framework's own dropout).
+        ps: the dropout probabilities of the statistics, each in (0, 1).
+        size: elements per draw (at least :data:`MIN_SIZE`).
+        seed: the seed of the draws.
+        z: the bounds' half-width in standard deviations (:data:`Z` = 5).
+
+    Returns:
+        A :class:`Comparison`: ``passed``, ``failures``, every statistic and
+        edge case; it prints as ``d2ldrop compare`` does (:func:`render_comparison`)
+        and shows as HTML tables in a notebook.
+
+    Raises:
+        ValueError: an unknown impl, or a p, size, seed or z out of range.
+        UnknownBackendError: a name that is no backend.
+
+    Example:
+        >>> from d2ldrop.conformance import compare
+        >>> result = compare(["torch", "jax"])
+        >>> result.passed, result.failures
+        (True, [])
     """
     wanted = set(installed() if backends is None else (canonical_name(b) for b in backends))
     # The registry's order, which is also a safe order to import the frameworks in.

@@ -54,6 +54,7 @@ H = 1.5
 MIN_SIZE = 256
 #: The normal approximations need this many expected drops and keeps at least.
 MIN_EXPECTED = 100
+#: The input dtypes the statistics can be measured in.
 STAT_DTYPES = FLOAT_DTYPES
 
 
@@ -74,10 +75,12 @@ class DropoutStats:
 
     @property
     def passed(self) -> bool:
+        """True unless a check failed (checks that do not apply, n/a, do not count)."""
         return all(c.passed is not False for c in self.checks.values())
 
     @property
     def failures(self) -> list[str]:
+        """The names of the checks that failed."""
         return [name for name, c in self.checks.items() if c.passed is False]
 
     def _repr_html_(self) -> str:  # the notebook's table
@@ -149,6 +152,29 @@ def dropout_stats(
     ``impl`` "scratch" is the chapter's ``dropout_layer`` (validated, through
     d2ldrop); "builtin" is the framework's own functional dropout (and, for the
     layer checks, its Dropout layer). See :func:`measure` for the draws.
+
+    Args:
+        backend: a name or alias; None: the active one.
+        impl: ``"scratch"`` or ``"builtin"``.
+        p: the dropout probability, in (0, 1) (0 and 1 are edge cases).
+        size: elements per draw (at least :data:`MIN_SIZE`).
+        seed: the seed of the draws.
+        z: the bounds' half-width in standard deviations (:data:`Z` = 5).
+        dtype: the input dtype (one of :data:`STAT_DTYPES`).
+
+    Returns:
+        A :class:`DropoutStats`: each statistic as a :class:`Check` with its
+        observed value, expected value and bound; ``passed`` and ``failures``.
+
+    Raises:
+        ValueError: an unknown impl or dtype, p outside (0, 1), a size below
+            :data:`MIN_SIZE`, a bad seed or z.
+        BackendNotAvailableError: the backend's framework is not installed.
+
+    Example:
+        >>> from d2ldrop.conformance import dropout_stats
+        >>> dropout_stats("tensorflow", "builtin", 0.5).passed
+        True
     """
     impl = check_impl(impl)
     p = check_stats_args(p, size, seed, dtype, z)
@@ -286,7 +312,7 @@ class StatsRun:
 
     z: float
     results: list[DropoutStats]
-    #: Backends that could not be loaded: name -> why.
+    #: Backends that could not be loaded (name -> why).
     skipped: dict[str, str] = field(default_factory=dict)
     #: Backends whose framework has no tensors of the dtype: name -> why (not a failure).
     unsupported: dict[str, str] = field(default_factory=dict)

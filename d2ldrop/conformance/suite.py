@@ -266,7 +266,30 @@ def conformance_suite(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> ConformanceSuite:
     """A :class:`ConformanceSuite` of ``target``: a ``"package.module:function"``
-    reference, a :class:`Target` or a callable (``backend`` names its backend);
-    ``timeout``: the seconds one call of the target may take."""
+    reference, a :class:`Target` or a callable (``backend`` names its backend).
+
+    This is what the pytest fixture ``d2ldrop_conformance`` returns.
+
+    Args:
+        target: what :func:`load_target` accepts.
+        backend: the target's framework (or ``"numpy"``); overrides the declared one.
+        ps: the dropout probabilities of the statistics, each in (0, 1).
+        size: elements per draw (at least :data:`MIN_SIZE`).
+        seed: the seed of the draws.
+        z: the bounds' half-width in standard deviations (:data:`Z` = 5).
+        dtype: the input dtype of the statistics (one of :data:`STAT_DTYPES`).
+        timeout: the seconds one call of the target may take; past it the call's
+            item fails and the remaining items are not run.
+
+    Returns:
+        A :class:`ConformanceSuite`; its checks run when asked for, once each.
+
+    Raises:
+        UsageError: the reference or the target's declarations are malformed.
+
+    Example:
+        >>> suite = conformance_suite("mypkg.drop:dropout", backend="torch")
+        >>> suite.assert_conforms()
+    """
     return ConformanceSuite(load_target(target, backend), ps=ps, size=size, seed=seed, z=z,
                             dtype=dtype, timeout=timeout)

@@ -178,7 +178,7 @@ class Target:
 
     @property
     def title(self) -> str:
-        """The name in reports: ``name``, else the callable's qualified name."""
+        """The name in reports (``name``, else the callable's qualified name)."""
         return self.name or getattr(self.dropout, "__qualname__", repr(self.dropout))
 
     @property
@@ -277,10 +277,24 @@ def load_target(ref: object, backend: str | None = None) -> Target:
 
     The attribute may be a :class:`Target` or a callable (which gets the default
     capabilities). ``ref`` may also be a Target or a callable itself.
-    ``backend`` (``--target-backend``) overrides the declared backend. Raises
-    :class:`~d2ldrop.errors.UsageError` (one line) for a malformed reference, a
-    missing module or attribute, an attribute that is not callable, or bad
-    capabilities.
+    ``backend`` (``--target-backend``) overrides the declared backend.
+
+    Args:
+        ref: ``"package.module:attribute"``, a :class:`Target` or a callable
+            ``dropout(x, p, *, training=True)``.
+        backend: the target's framework, or ``"numpy"``; None: as declared.
+
+    Returns:
+        A :class:`Target`.
+
+    Raises:
+        UsageError: (one line) a malformed reference, a missing module or
+            attribute, an attribute that is not callable, or bad capabilities.
+
+    Example:
+        >>> target = load_target("mypkg.drop:dropout", backend="torch")
+        >>> target.title
+        'dropout'
     """
     name = ""
     obj = ref

@@ -87,8 +87,32 @@ def compare_target(
 
     Fails when one of the target's bounds fails, one of its edge cases differs
     from the specification (or from a difference it documents), or the
-    built-ins' own run fails (as ``d2ldrop compare`` would). ``timeout``: the
-    seconds one call of the target may take (then the rest is not run).
+    built-ins' own run fails (as ``d2ldrop compare`` would).
+
+    Args:
+        target: the :class:`Target` (see :func:`load_target`).
+        backends: frameworks whose own dropout runs beside it; empty: none.
+        impls: the implementations run on ``backends``.
+        ps: the dropout probabilities of the statistics, each in (0, 1).
+        size: elements per draw (at least :data:`MIN_SIZE`).
+        seed: the seed of the draws.
+        z: the bounds' half-width in standard deviations (:data:`Z` = 5).
+        dtype: the input dtype of the statistics.
+        timeout: the seconds one call of the target may take; past it the call's
+            item fails and the remaining items are not run.
+
+    Returns:
+        A :class:`TargetComparison` (``passed``, ``failures``); it prints with
+        :func:`render_target_comparison`.
+
+    Raises:
+        BackendNotAvailableError: the target's framework is not installed.
+        ValueError: a p, size, seed or z out of range.
+
+    Example:
+        >>> from d2ldrop.conformance import compare_target, load_target
+        >>> result = compare_target(load_target("mypkg.drop:dropout", "torch"))
+        >>> result.passed
     """
     target.check_available()
     suite = ConformanceSuite(target, ps=ps, size=size, seed=seed, z=z, dtype=dtype,
@@ -130,6 +154,7 @@ class TargetStatsRun:
 
     @property
     def passed(self) -> bool:
+        """True if the target conforms, and the built-ins run beside it pass too."""
         return not self.failures and (self.beside is None or self.beside.passed)
 
     def to_dict(self) -> dict[str, Any]:

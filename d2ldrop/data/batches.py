@@ -36,8 +36,23 @@ def load_fashion_mnist_arrays(
     in :mod:`d2ldrop.data.lookup`: a directory named by ``data_dir`` (or
     ``$D2LDROP_DATA_DIR``) is used or refused (:class:`~d2ldrop.errors.DataPathError`);
     ``download=True`` allows fetching its missing files into it, or, when nothing is
-    named, into the user cache when no local copy verifies. Raises
-    :class:`DataError` if nothing is usable.
+    named, into the user cache when no local copy verifies.
+
+    Args:
+        data_dir: the directory holding the four files; None: ``$D2LDROP_DATA_DIR``,
+            else the places searched by default.
+        download: fetch missing files (verified before they are kept).
+        resize: an int or ``(height, width)``: resize once, bilinearly.
+        progress: show the download's progress; None: on a terminal.
+
+    Returns:
+        A ``FashionMNIST`` named tuple ``(train_images, train_labels,
+        test_images, test_labels)`` of read-only numpy arrays.
+
+    Raises:
+        DataPathError: the named directory is missing or holds a bad file.
+        DataError: no usable copy was found (the message lists every place
+            tried and how to get the data).
     """
     size = None if resize is None else _check_size(resize)
     _, data = _find(data_dir, download, progress)
@@ -169,6 +184,33 @@ def load_data_fashion_mnist(
     Nothing is downloaded unless ``download=True``: by default the files must be
     found locally (see :mod:`d2ldrop.data`), else :class:`DataError` says where
     it looked and how to get them.
+
+    Args:
+        batch_size: examples per batch, a positive integer.
+        resize: None, an int or ``(height, width)``.
+        backend: the backend's name or alias; None: the active one.
+        data_dir: the directory holding the four files; None:
+            ``$D2LDROP_DATA_DIR``, else the user cache, else Debian's
+            ``/usr/share/datasets/fashion-mnist``.
+        seed: seeds the training order, an integer in [0, 2**32); None: fresh
+            entropy every run.
+        download: fetch missing files from the upstream mirrors.
+
+    Returns:
+        ``(train_iter, test_iter)``: two re-iterable ``Batches`` of ``(X, y)``
+        tensors of the backend (60,000 and 10,000 examples).
+
+    Raises:
+        ValueError: a bad ``batch_size``, ``resize`` or ``seed``.
+        BackendNotAvailableError: the backend's framework is not installed
+            (raised before any file is read).
+        DataPathError: the named directory is missing or holds a bad file.
+        DataError: no usable copy was found.
+
+    Example:
+        >>> train_iter, test_iter = d2ldrop.load_data_fashion_mnist(256, seed=0)
+        >>> len(train_iter), len(test_iter)
+        (235, 40)
     """
     batch_size = _check_batch_size(batch_size)
     seed = _check_optional_seed(seed)

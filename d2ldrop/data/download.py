@@ -133,6 +133,20 @@ def download_fashion_mnist(
     leaves the directory as it was.
     Each mirror is tried :data:`RETRIES` times with exponential backoff. The
     progress bar goes to stderr, by default only when stderr is a terminal.
+
+    Args:
+        directory: where the files go (created if need be); None: the user cache.
+        progress: show a progress bar on stderr; None: when stderr is a terminal.
+
+    Returns:
+        The directory, now holding the four verified files.
+
+    Raises:
+        DataError: a file could not be fetched from any mirror or did not
+            verify, or the directory cannot be created.
+
+    Example:
+        >>> d2ldrop.data.download_fashion_mnist()  # into ~/.cache/d2ldrop/fashion-mnist
     """
     directory = cache_dir() if directory is None else Path(directory).expanduser()
     show = sys.stderr.isatty() if progress is None else progress

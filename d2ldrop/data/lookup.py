@@ -309,9 +309,19 @@ def find_fashion_mnist(
 ) -> Path:
     """The directory whose files loading uses (decoded and verified once per process).
 
-    Raises :class:`~d2ldrop.errors.DataPathError` when a named directory is
-    missing or broken, else :class:`DataError` listing every place tried, and why
-    each failed.
+    Args:
+        data_dir: a directory to use, and the only place looked at; None:
+            ``$D2LDROP_DATA_DIR``, else the user cache, else Debian's directory.
+        download: fetch missing files (into ``data_dir`` or the user cache).
+        progress: show the download's progress; None: on a terminal.
+
+    Returns:
+        The directory the four files are read from.
+
+    Raises:
+        DataPathError: a named directory is missing or broken.
+        DataError: nothing usable was found; the message lists every place
+            tried, and why each failed.
     """
     location, _ = _find(data_dir, download, progress)
     return location.directory  # type: ignore[return-value]

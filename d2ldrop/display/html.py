@@ -32,14 +32,22 @@ def escape(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-#: Cells that start like a number are right-aligned.
-_NUMBER = re.compile(r"^[+-]?(\d|\.\d|nan\b|inf\b)")
+#: Cells made of numbers are right-aligned ("0.84", "1.5x", "0.85 ± 0.01", "+0.007
+#: [-0.016, +0.030]", "10/10", "nan"); text that merely starts with a digit ("0 or
+#: x/(1-p)", "0-d x") is not a number.
+_NUMBER_TOKEN = re.compile(
+    r"^[\[(]?[+-]?((\d[\d,]*\.?\d*|\.\d+)(e[+-]?\d+)?(x|%|s)?|\d+/\d+|nan|inf)[\]),;]?$|^±$")
+
+
+def _is_number(text: str) -> bool:
+    tokens = text.split()
+    return bool(tokens) and all(_NUMBER_TOKEN.match(token) for token in tokens)
 
 
 def _td(cell: object, tag: str) -> str:
     c = cell if isinstance(cell, Cell) else Cell(cell)
     text = str(c.text)
-    style = ["text-align:right" if tag == "td" and _NUMBER.match(text) else "text-align:left"]
+    style = ["text-align:right" if tag == "td" and _is_number(text) else "text-align:left"]
     if c.failed:
         style.append(f"color:{FAIL_COLOUR}; font-weight:bold")
     title = f' title="{escape(c.title)}"' if c.title else ""
