@@ -290,7 +290,7 @@ def _environment() -> str:
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="all")
+    parser.add_argument("--backend", default="all", help="a backend, a comma list, or all")
     parser.add_argument("--model", default="all", help="scratch, concise or all")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -332,7 +332,7 @@ def main() -> int:
         print(json.dumps(results))
         return 0
 
-    backends = resolve_backends(args.backend)
+    backends = list(dict.fromkeys(b for v in args.backend.split(",") for b in resolve_backends(v)))
     data = load_fashion_mnist_arrays(data_dir=args.data_dir)  # refused here, once
     if args.settings:
         import bench_settings

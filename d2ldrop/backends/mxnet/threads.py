@@ -7,7 +7,7 @@ It reads them once, when it loads, and has no setter afterwards; its OpenMP
 runtime (libgomp) reads ``OMP_WAIT_POLICY`` then too.
 
 The policy is PyTorch's (the same runtime): every core free, a team of all of
-them with libgomp's default wait; another busy process, one thread.
+them with libgomp's default wait; some busy, the free cores, waiting passively.
 """
 
 from __future__ import annotations
