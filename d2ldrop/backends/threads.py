@@ -166,16 +166,17 @@ def free_cores(cores: int, busy: float | None) -> int:
 
 def choose(backends: Iterable[str], cores: int, busy: float | None) -> tuple[int, str]:
     """(threads, wait) for a process that loads ``backends``: each backend's policy,
-    merged (the fewest threads; PASSIVE if any asks for it, since the OpenMP runtime
-    is shared by the process)."""
+    merged (the fewest threads; PASSIVE if any asks for it or none has a preference,
+    since the OpenMP runtime is shared by the process)."""
     free = free_cores(cores, busy)
     counts, waits = [], []
     for backend in backends:
         module = backend_threads(backend)
-        n, wait = module.policy(cores, free) if module is not None else (free, "PASSIVE")
+        n, wait = module.policy(cores, free) if module is not None else (cores, "PASSIVE")
         counts.append(n)
-        waits.append(wait)
-    n = min(counts, default=free)
+        if wait is not None:
+            waits.append(wait)
+    n = min(counts, default=cores)
     wait = "PASSIVE" if "PASSIVE" in waits or not waits else \
         ("ACTIVE" if "ACTIVE" in waits else "default")
     return n, wait
@@ -252,6 +253,12 @@ def configure(n: int | None = None, backends: Iterable[str] | None = None, *,
                 env.pop(k, None)
     if any(k in yours for k in WAIT):
         wait = "yours"
+    if n is None:  # a framework imported already: its variables would only misreport it
+        for backend in names:
+            module = backend_threads(backend)
+            if module is not None and _loaded(backend) is not None:
+                for k in module.environment(count):
+                    env.pop(k, None)
     os.environ.update(env)
     for backend in names:
         module, framework = backend_threads(backend), _loaded(backend)

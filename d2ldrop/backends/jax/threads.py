@@ -5,8 +5,8 @@ XLA's CPU backend runs compiled code on an Eigen thread pool of all the cores;
 thread instead (``--xla_cpu_multi_thread_eigen=false
 intra_op_parallelism_threads=1``). There is no setter afterwards, and no OpenMP.
 
-The policy: every core free, XLA's pool; another busy process, one thread (see
-docs/architecture.md, "Threads").
+The policy: XLA's pool of every core (one thread took a smaller share of a busy
+machine); no wait policy, since no OpenMP runtime loads in a JAX process.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ def environment(n: int) -> dict[str, str]:
     return {"XLA_FLAGS": ONE_THREAD} if n == 1 else {}
 
 
-def policy(cores: int, free: int) -> tuple[int, str]:
-    """(threads, wait) for a run on ``cores`` cores of which ``free`` are idle."""
-    return (cores if free >= cores else 1), "default"
+def policy(cores: int, free: int) -> tuple[int, str | None]:
+    """(threads, wait) for a run on ``cores`` cores of which ``free`` are idle
+    (wait None: no preference)."""
+    return cores, None
 
 
 def set_threads(module: ModuleType, n: int) -> None:
