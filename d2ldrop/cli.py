@@ -32,11 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _backends_of(args: argparse.Namespace) -> list[str] | None:
-    """The backends the command will load (None: any, e.g. ``compare``'s installed ones)."""
+    """The backends the command will load, as the commands resolve ``--backend``
+    (None: any; ``compare --require`` may add some, which the merged policy covers)."""
     from d2ldrop.commands._args import resolve_backends
 
     value = getattr(args, "backend", None)
-    if not isinstance(value, str):
+    if value is not None and not isinstance(value, str):
         return None
     try:
         return resolve_backends(value)
