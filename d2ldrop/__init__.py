@@ -2,10 +2,9 @@
 behind one backend-agnostic interface.
 
 Importing this package imports no deep-learning framework; each is imported the
-first time its backend is used. It sets the OpenMP defaults of
-:data:`d2ldrop.backends.registry.OPENMP_DEFAULTS` where the environment has no
-value (``OMP_WAIT_POLICY=PASSIVE``), so that a framework imported after
-``import d2ldrop`` also gets them: OpenMP reads its environment once, when it loads.
+first time its backend is used. It changes no environment variable and no thread
+setting: d2ldrop's thread policy applies to the runs it starts itself (the CLI,
+sweep workers, benchmarks) or where asked, with :func:`d2ldrop.backends.threads.configure`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from d2ldrop._backend import (
     use_backend,
 )
 from d2ldrop._version import __version__ as __version__
-from d2ldrop.backends.registry import apply_openmp_defaults
 from d2ldrop.data import load_data_fashion_mnist
 from d2ldrop.errors import (
     BackendNotAvailableError,
@@ -42,8 +40,6 @@ from d2ldrop.training import (
     sgd,
     train_ch3,
 )
-
-apply_openmp_defaults()
 
 #: What a reader of the chapter and a user of the command line need: the chapter's
 #: functions, the choice of backend, and the errors to catch. The registry and the

@@ -11,12 +11,15 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from d2ldrop._version import __version__
+from d2ldrop.backends import threads
 from d2ldrop.backends.registry import BACKENDS
 from d2ldrop.errors import D2LDropError, UnknownBackendError, UsageError
 
 #: Each ``d2ldrop.commands.<name>`` module defines ``add_parser(subparsers)``,
 #: which registers the sub-command and sets ``func(args) -> int`` as its default.
 COMMANDS: tuple[str, ...] = ("demo", "data", "train", "stats", "compare", "experiment")
+#: Sub-commands that load no framework: no thread setting to choose.
+NO_FRAMEWORK: tuple[str, ...] = ("data",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,13 +52,30 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+def _backends_of(args: argparse.Namespace) -> list[str] | None:
+    """The backends the command will load, as the commands resolve ``--backend``
+    (None: any; ``compare --require`` may add some, which the merged policy covers)."""
+    from d2ldrop.commands._args import resolve_backends
+
+    value = getattr(args, "backend", None)
+    if value is not None and not isinstance(value, str):
+        return None
+    try:
+        return resolve_backends(value)
+    except D2LDropError:  # the command reports it
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _terminate_as_interrupt():
+        if args.command in NO_FRAMEWORK:
+            with _terminate_as_interrupt():
+                return int(args.func(args) or 0)
+        # This run's frameworks get d2ldrop's thread setting when they load (a
+        # user's own variables win); the environment is given back afterwards.
+        with _terminate_as_interrupt(), threads.applied(_backends_of(args)) as args.thread_setting:
             return int(args.func(args) or 0)
     except UnknownBackendError as err:
         parser.error(str(err))  # exits with status 2

@@ -3,10 +3,15 @@
 For each backend and model: a short warm-up (tracing compiled steps, caching
 graphs), then ``--epochs`` epochs on the real Fashion-MNIST; the median seconds
 per epoch of training and of evaluation. Each backend is measured in a fresh
-subprocess, as a user's own run would be: one framework's thread pools never
-share a process with another's, and the OpenMP defaults of
-``d2ldrop.backends.registry`` apply when the framework loads (the user's own
-variables are passed on unchanged).
+subprocess, as d2ldrop's own runs are: one framework's thread pools never
+share a process with another's, and the worker applies d2ldrop's thread setting
+(:func:`d2ldrop.backends.threads.configure`, chosen from the cores free when it
+starts) before its framework loads; your own variables are passed on and win.
+The setting each run used is printed beside its times.
+
+``--settings`` compares that choice with the alternatives (ACTIVE, PASSIVE and
+one thread), idle and beside one busy process, interleaved (see
+``scripts/bench_settings.py``).
 
 ``--load N`` also starts N busy processes of its own (pure-Python loops,
 spawned, on no particular core) and measures every backend a second time while
@@ -36,6 +41,7 @@ idle one, under load too).
 
     python scripts/bench_train.py [--backend all] [--model all] [--epochs 3]
                                   [--load N] [--batch-size 256] [--reps 50]
+                                  [--settings [--rounds R]]
 """
 
 from __future__ import annotations
@@ -59,7 +65,6 @@ import numpy as np
 
 from d2ldrop._text import align
 from d2ldrop.backends import threads
-from d2ldrop.backends.registry import OPENMP_DEFAULTS
 from d2ldrop.commands._args import resolve_backends
 from d2ldrop.data import Batches, load_fashion_mnist_arrays
 from d2ldrop.errors import BackendNotAvailableError
@@ -180,7 +185,7 @@ def busy_processes(n: int) -> Iterator[list[multiprocessing.process.BaseProcess]
 
 # -- one backend, in its own process ---------------------------------------------
 def measure(backend: str, models: tuple[str, ...], epochs: int, batch: int,
-            data_dir: str | None) -> list[dict[str, Any]]:
+            data_dir: str | None, setting: dict[str, Any]) -> list[dict[str, Any]]:
     """Warm up, then time ``epochs`` epochs of each model (run in the worker).
 
     A model the backend cannot train here (its framework's optimizer missing)
@@ -218,20 +223,27 @@ def measure(backend: str, models: tuple[str, ...], epochs: int, batch: int,
             "eval": statistics.median(r.eval_seconds for r in h.epochs),
             "warmup": warmup,
             "threads": threads.current(backend),
+            "setting": setting,
             "flops": epoch_flops(net.sizes, n_train, n_test),
         })
     return results
 
 
-def run_worker(args: argparse.Namespace, backend: str, models: tuple[str, ...]
-               ) -> list[dict[str, Any]] | str:
-    """:func:`measure` in a fresh interpreter: its results, or why it failed."""
+def run_worker(args: argparse.Namespace, backend: str, models: tuple[str, ...],
+               env: dict[str, str] | None = None) -> list[dict[str, Any]] | str:
+    """:func:`measure` in a fresh interpreter: its results, or why it failed.
+
+    ``env``: variables of an alternative setting, given to the worker as they
+    are (None: the worker applies d2ldrop's choice)."""
     command = [sys.executable, os.path.abspath(__file__), "--worker", backend,
                "--model", ",".join(models), "--epochs", str(args.epochs),
                "--batch-size", str(args.batch_size)]
     if args.data_dir is not None:
         command += ["--data-dir", args.data_dir]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    if env is not None:
+        command += ["--given", json.dumps(env)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
+                            env=None if env is None else {**os.environ, **env})
     try:
         out, _ = proc.communicate()
     finally:
@@ -258,26 +270,27 @@ def _row(backend: str, r: dict[str, Any], rate: float) -> list[str]:
     total = r["train"] + r["eval"]
     return [backend, r["model"], f"{r['train']:.2f}", f"{r['eval']:.2f}", f"{total:.2f}",
             f"{total / _seconds_at(rate, r['flops']):.1f}x", f"{r['warmup']:.2f}",
-            str(r["threads"] or "default"), r["load"]]
+            setting_label(r["setting"], r["threads"]), r["load"]]
+
+
+def setting_label(setting: dict[str, Any], reported: int | None = None) -> str:
+    """``2 default (0.1 busy)``: threads, wait policy and the busy cores seen at start."""
+    busy = setting.get("busy_cores")
+    count = reported or setting["threads"]
+    return f"{count} {setting['wait']}" + ("" if busy is None else f" ({busy:.1f} busy)")
 
 
 def _environment() -> str:
-    """The OpenMP settings the workers start with: the user's, or d2ldrop's defaults."""
-    parts = []
-    for key, default in OPENMP_DEFAULTS.items():
-        user = os.environ.get(key)
-        parts.append(f"{key}={user!r} (yours)" if user is not None
-                     else f"{key}={default} (d2ldrop's default)")
-    for key in threads.COMMON:
-        if key in os.environ:
-            parts.append(f"{key}={os.environ[key]!r} (yours)")
-    return ", ".join(parts)
+    """Your thread variables, which the workers keep (d2ldrop's choice fills the rest)."""
+    keys = sorted({k for b in threads.BACKENDS for g in threads.variable_groups([b]) for k in g})
+    mine = [f"{k}={os.environ[k]!r}" for k in keys if k in os.environ]
+    return "your thread variables (kept): " + (", ".join(mine) if mine else "none")
 
 
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="all")
+    parser.add_argument("--backend", default="all", help="a backend, a comma list, or all")
     parser.add_argument("--model", default="all", help="scratch, concise or all")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -285,12 +298,18 @@ def main() -> int:
                         help="also measure with N busy processes of this script's own")
     parser.add_argument("--reps", type=int, default=50, help="matmul repetitions (best of)")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--settings", action="store_true",
+                        help="compare d2ldrop's thread setting with ACTIVE, PASSIVE and one "
+                        "thread, idle and beside one busy process, interleaved")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --settings: rounds of the interleaved alternatives")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--given", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--matmul-rate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     models = MODELS if args.model == "all" else tuple(args.model.split(","))
     if not set(models) <= set(MODELS) or min(args.epochs, args.reps, args.batch_size) < 1 \
-            or args.load < 0:
+            or args.load < 0 or args.rounds < 1:
         parser.error("--model is scratch, concise or all; --epochs, --reps, --batch-size "
                      ">= 1; --load >= 0")
     if args.matmul_rate:
@@ -301,12 +320,24 @@ def main() -> int:
         # a parent killed outright cannot, so the worker watches for that.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
-        results = measure(args.worker, models, args.epochs, args.batch_size, args.data_dir)
+        if args.given is None:  # d2ldrop's choice, as its own runs make it
+            setting = threads.configure(backends=[args.worker]).record()
+        else:  # an alternative: its variables are in this process's environment
+            given = json.loads(args.given)
+            setting = {"threads": int(given["OMP_NUM_THREADS"]),
+                       "wait": given.get("OMP_WAIT_POLICY", "default"), "busy_cores": None,
+                       "set": given}
+        results = measure(args.worker, models, args.epochs, args.batch_size, args.data_dir,
+                          setting)
         print(json.dumps(results))
         return 0
 
-    backends = resolve_backends(args.backend)
+    backends = list(dict.fromkeys(b for v in args.backend.split(",") for b in resolve_backends(v)))
     data = load_fashion_mnist_arrays(data_dir=args.data_dir)  # refused here, once
+    if args.settings:
+        import bench_settings
+
+        return bench_settings.compare(args, backends, models, sys.modules[__name__])
     F, n_train, n_test = forward_flops(SIZES), len(data.train_labels), len(data.test_labels)
     flops = epoch_flops(SIZES, n_train, n_test)
     rates: dict[str, float] = {}
@@ -320,7 +351,7 @@ def main() -> int:
           flush=True)
 
     header = ["backend", "model", "train s", "eval s", "s/epoch", "x limit", "warm-up s",
-              "threads", "load avg"]
+              "setting", "load avg"]
     tables: dict[str, list[list[str]]] = {"idle": [header], "loaded": [header]}
     totals: dict[tuple[str, str], dict[str, float]] = {}
     notes, failed = [], False

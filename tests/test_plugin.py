@@ -350,7 +350,6 @@ def test_the_suite_is_imported_when_a_target_is_given(tmp_path: Path) -> None:
     assert "d2ldrop.conformance.suite" in record["modules"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 22 removes the import-time OpenMP default")
 def test_import_d2ldrop_changes_no_environment_variable() -> None:
     code = ("import json, os; before = dict(os.environ); import d2ldrop; "
             "print(json.dumps(sorted(k for k in set(before) | set(os.environ) "

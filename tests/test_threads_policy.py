@@ -1,16 +1,21 @@
-"""Speed under load, the parts that can be checked without a clock.
+"""Threads: no side effect at import, d2ldrop's choice for its own runs, the user's win.
 
-- The OpenMP runtime in a backend's process really waits passively (what
-  ``d2ldrop.backends.registry.apply_openmp_defaults`` sets must reach libgomp,
-  which reads it once, when it loads), unless the user chose otherwise.
-- ``scripts/bench_train.py --load``: the FLOP count of an epoch, and busy
-  processes that never outlive the benchmark.
+- ``import d2ldrop`` (and the pytest plugin in a pytest run) changes no
+  environment variable, and a backend loaded by a user's program gets its
+  OpenMP runtime's own defaults (nothing of d2ldrop's reaches libgomp).
+- The choice (:mod:`d2ldrop.backends.threads`): the policy of each backend from
+  the cores free at start, merged for a process that loads several; the user's
+  variables kept; the CLI's setting recorded in summary.json and the environment
+  given back afterwards.
+- ``scripts/bench_train.py``: the FLOP count of an epoch, and busy processes
+  that never outlive the benchmark.
 
-The speed itself is measured by ``python scripts/bench_train.py --load 1``, not here.
+The speed itself is measured by ``python scripts/bench_train.py --settings``, not here.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,9 +24,70 @@ import time
 from pathlib import Path
 
 import pytest
+from support import synthetic
+
+from d2ldrop.backends import threads
+from d2ldrop.backends.registry import BACKENDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
+#: Every variable d2ldrop's thread setting may write.
+THREAD_VARIABLES = sorted({k for g in threads.variable_groups(BACKENDS) for k in g})
+
+
+def _clean_env() -> dict[str, str]:
+    """This process's environment without any thread variable (conftest may have set them)."""
+    return {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+
+
+# -- no side effect ---------------------------------------------------------------
+CHANGED = """
+import json, os, sys
+before = dict(os.environ)
+import d2ldrop
+for backend in sys.argv[1:]:
+    d2ldrop.get_adapter(backend)
+after = dict(os.environ)
+print(json.dumps({k: [before.get(k), after.get(k)] for k in set(before) | set(after)
+                  if before.get(k) != after.get(k)}))
+"""
+
+
+def test_importing_d2ldrop_changes_no_environment_variable():
+    result = subprocess.run([sys.executable, "-c", CHANGED], capture_output=True, text=True,
+                            env=_clean_env(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {}
+
+
+def test_loading_a_backend_sets_no_thread_variable(backend):
+    """A user's program that uses a backend gets the frameworks' own thread defaults."""
+    result = subprocess.run([sys.executable, "-c", CHANGED, backend], capture_output=True,
+                            text=True, env=_clean_env(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    changed = json.loads(result.stdout.splitlines()[-1])
+    assert not set(changed) & set(THREAD_VARIABLES), changed
+
+
+def test_the_pytest_plugin_changes_no_environment_variable(tmp_path):
+    """A pytest run with d2ldrop installed loads its plugin (an entry point): the
+    environment the tests see is the one pytest was started with."""
+    env = _clean_env()
+    (tmp_path / "expected.json").write_text(json.dumps(env))
+    (tmp_path / "test_env.py").write_text(
+        "import json, os, pathlib\n"
+        "def test_env(pytestconfig):\n"
+        "    assert pytestconfig.pluginmanager.hasplugin('d2ldrop')\n"
+        "    expected = json.loads((pathlib.Path(__file__).parent / 'expected.json').read_text())\n"
+        "    now = {k: v for k, v in os.environ.items() if not k.startswith('PYTEST_')}\n"
+        "    assert now == {k: v for k, v in expected.items() if not k.startswith('PYTEST_')}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "d2ldrop",
+         str(tmp_path / "test_env.py")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
 
 # One op after loading the backend, then: is libgomp in this process?
 PROBE = """
@@ -33,39 +99,125 @@ with open("/proc/self/maps") as maps:
 """
 
 
-def _openmp_settings(backend: str, env: dict[str, str]) -> dict[str, str]:
-    """The settings libgomp reports at its start (OMP_DISPLAY_ENV) in a fresh
-    process that loads ``backend``; skips when no libgomp is loaded there."""
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_a_users_program_gets_the_openmp_runtimes_own_wait_policy(backend):
+    """libgomp's settings at its start (OMP_DISPLAY_ENV) in a program that uses the
+    backend through d2ldrop: its defaults (a few ms of spinning), nothing of d2ldrop's."""
     result = subprocess.run(
         [sys.executable, "-c", PROBE, backend], capture_output=True, text=True,
-        env={**env, "OMP_DISPLAY_ENV": "VERBOSE"}, timeout=300,
-    )
+        env={**_clean_env(), "OMP_DISPLAY_ENV": "VERBOSE"}, timeout=300)
     assert result.returncode == 0, result.stderr
     if result.stdout.split()[-1] != "True":
         pytest.skip(f"no OpenMP runtime (libgomp) in a {backend} process")
-    settings: dict[str, str] = {}
-    for line in result.stderr.splitlines():
-        key, sep, value = line.strip().partition(" = ")
-        if sep and key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
-            value = value.strip("'")
-            # One libgomp per process; should a second copy load, both must agree.
-            assert settings.setdefault(key, value) == value, result.stderr
-    return settings
+    spins = [line.strip().partition(" = ")[2].strip("'") for line in result.stderr.splitlines()
+             if line.strip().startswith("GOMP_SPINCOUNT = ")]
+    assert spins and set(spins) == {"300000"}, result.stderr  # not PASSIVE's 0, nor ACTIVE's
+
+# -- the choice --------------------------------------------------------------------
+def test_free_cores_count_a_core_taken_when_more_than_half_of_it_is_busy():
+    assert threads.free_cores(2, 0.0) == threads.free_cores(2, 0.4) == 2
+    assert threads.free_cores(2, 0.6) == threads.free_cores(2, 1.0) == 1
+    assert threads.free_cores(2, 5.0) == 1  # never none
+    assert threads.free_cores(16, 1.0) == 15
+    assert threads.free_cores(4, None) == 4  # not sampled: every core
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
-@pytest.mark.parametrize("user", [None, "ACTIVE"])
-def test_the_openmp_runtime_waits_passively_unless_the_user_chose(backend, user):
-    """PASSIVE means no spinning at all (GOMP_SPINCOUNT 0): a thread waiting
-    between parallel regions sleeps and leaves its core to other processes."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    if user:
-        env["OMP_WAIT_POLICY"] = user
-    settings = _openmp_settings(backend, env)
-    assert settings["OMP_WAIT_POLICY"] == (user or "PASSIVE")
-    if user is None:
-        assert settings["GOMP_SPINCOUNT"] == "0"
+def test_the_policy_spins_only_when_every_core_is_free():
+    """libgomp's default wait (spin, then sleep) on idle cores; beside another busy
+    process no spinning (PASSIVE), on every core (fewer threads: a smaller share)."""
+    for backend in ("torch", "mxnet"):
+        assert threads.choose([backend], 2, 0.1) == (2, "default")
+        assert threads.choose([backend], 2, 1.0) == (2, "PASSIVE")
+        assert threads.choose([backend], 8, 2.0) == (8, "PASSIVE")
+    assert threads.choose(["tensorflow"], 2, 0.0) == (2, "PASSIVE")
+    assert threads.choose(["jax"], 4, 3.0) == (4, "PASSIVE")  # no preference: never spin
+    # One OpenMP runtime per process: a process that loads several backends merges
+    # their choices (the fewest threads; PASSIVE if any needs it).
+    assert threads.choose(["jax", "torch"], 2, 0.0) == (2, "default")
+    assert threads.choose(["tensorflow", "torch"], 2, 0.0) == (2, "PASSIVE")
+    assert threads.choose(["torch"], 2, None) == (2, "default")  # not sampled: free
+
+
+def test_busy_cores_is_a_count_of_this_process_s_cores():
+    busy = threads.busy_cores(0.05)
+    if busy is None:
+        pytest.skip("no /proc/stat here")
+    assert 0.0 <= busy <= threads.usable_cores() + 0.5  # ticks are coarse
+
+
+@pytest.fixture
+def no_thread_variables(monkeypatch):
+    for key in THREAD_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def nothing_imported(no_thread_variables):
+    """As in a fresh process: no framework imported yet (earlier tests imported some)."""
+    no_thread_variables.setattr(threads, "_loaded", lambda backend: None)
+    return no_thread_variables
+
+
+def test_configure_chooses_from_the_sample_and_records_it(nothing_imported):
+    busy = threads.usable_cores() + 1.0  # every core busy
+    setting = threads.configure(backends=["torch"], busy=busy)
+    n = threads.usable_cores()
+    assert (setting.threads, setting.wait) == (n, "PASSIVE")
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == str(n)
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    record = setting.record()
+    assert record["set"]["OMP_WAIT_POLICY"] == "PASSIVE" and record["busy_cores"] == busy
+    assert json.loads(json.dumps(record)) == record
+
+
+def test_the_users_variables_win(nothing_imported):
+    nothing_imported.setenv("OMP_NUM_THREADS", "3")
+    nothing_imported.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    setting = threads.configure(backends=["torch", "tensorflow"], busy=5.0)
+    assert os.environ["OMP_NUM_THREADS"] == "3" and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert "MKL_NUM_THREADS" not in os.environ  # torch's group: the user chose its count
+    # A group the user left alone: d2ldrop's count.
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == str(threads.usable_cores())
+    assert setting.yours == {"OMP_NUM_THREADS": "3", "OMP_WAIT_POLICY": "ACTIVE"}
+    assert setting.wait == "yours"
+    # A count given (sweeps' --threads-per-run) is set anyway; the wait policy stays theirs.
+    threads.configure(2, ["torch"])
+    assert os.environ["OMP_NUM_THREADS"] == "2" and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_a_framework_already_imported_keeps_its_count(backend, no_thread_variables):
+    import d2ldrop
+
+    d2ldrop.get_adapter(backend)
+    before = threads.current(backend)
+    setting = threads.configure(backends=[backend], busy=5.0)
+    assert setting.kept == (backend,)
+    if backend in ("torch", "tensorflow"):  # the getters that ask the framework itself
+        assert threads.current(backend) == before
+
+
+def test_the_cli_records_its_setting_and_gives_the_environment_back(
+        no_thread_variables, monkeypatch, tmp_path):
+    from d2ldrop.cli import main
+    from d2ldrop.data import FashionMNIST
+
+    x, y = synthetic(256)
+    monkeypatch.setattr("d2ldrop.data.load_fashion_mnist_arrays",
+                        lambda **kw: FashionMNIST(x, y, x[:64], y[:64]))
+    before = dict(os.environ)
+    assert main(["train", "--backend", "torch", "--epochs", "1", "--batch-size", "64",
+                 "--quiet", "--out", str(tmp_path)]) == 0
+    assert dict(os.environ) == before
+    (row,) = json.loads((tmp_path / "summary.json").read_text())
+    setting = row["thread_setting"]
+    assert setting["cores"] == threads.usable_cores()
+    assert setting["wait"] in ("default", "PASSIVE") and setting["threads"] >= 1
+    if setting["kept"]:  # torch imported by an earlier test: left as it was
+        assert setting["kept"] == ["torch"] and "OMP_NUM_THREADS" not in setting["set"]
+    else:
+        assert setting["set"]["OMP_NUM_THREADS"] == str(setting["threads"])
+    assert isinstance(row["threads"], int)
 
 
 # -- scripts/bench_train.py -------------------------------------------------------
@@ -85,6 +237,18 @@ def test_an_epoch_is_102_gflop(bench):
     assert bench.forward_flops(sizes) == 2 * (784 * 256 + 256 * 256 + 256 * 10) == 537_600
     assert bench.epoch_flops(sizes, 60_000, 10_000) == 3 * 537_600 * 60_000 + 537_600 * 10_000
     assert round(bench.epoch_flops(sizes, 60_000, 10_000) / 1e9, 1) == 102.1
+
+
+def test_the_alternatives_differ_only_in_the_threads(bench):
+    import bench_settings
+
+    settings = bench_settings.settings_of("torch", 4)
+    assert settings["ACTIVE"]["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert settings["PASSIVE"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert settings["ACTIVE"]["OMP_NUM_THREADS"] == settings["PASSIVE"]["OMP_NUM_THREADS"] == "4"
+    assert settings["one thread"]["OMP_NUM_THREADS"] == "1" and settings["chosen"] is None
+    assert bench_settings.settings_of("jax", 4)["one thread"]["XLA_FLAGS"] == \
+        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def _alive(pid: int) -> bool:

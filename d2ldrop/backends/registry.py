@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -157,24 +156,6 @@ def _resolve(ref: str) -> Callable[..., object]:
     return getattr(importlib.import_module(module), attr)
 
 
-#: OpenMP runtime settings applied before the first framework loads, unless the
-#: user has set them. They are process-wide: the frameworks here share one
-#: libgomp, which reads its environment once, when it loads.
-#: OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP threads otherwise spin-wait between
-#: parallel regions; with another busy process on the cores they spin on cores
-#: that are not theirs, and a torch epoch took 5 to 7 times as long (measured
-#: idle and loaded by scripts/bench_train.py --load; see docs/results/speed.md, "Speed under load").
-OPENMP_DEFAULTS: dict[str, str] = {"OMP_WAIT_POLICY": "PASSIVE"}
-
-
-def apply_openmp_defaults() -> dict[str, str]:
-    """Set :data:`OPENMP_DEFAULTS` where the environment has no value; return the
-    settings in effect. Too late once a framework has loaded: call it before."""
-    for key, value in OPENMP_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    return {key: os.environ[key] for key in OPENMP_DEFAULTS}
-
-
 def _import_framework(name: str) -> ModuleType:
     spec = BY_NAME[name]
     if spec.importer is not None:
@@ -215,8 +196,6 @@ def load_adapter_module(name: str) -> ModuleType:
     is missing or fails to import.
     """
     spec = BY_NAME[name]
-    if not any(BY_NAME[b].module in sys.modules for b in BACKENDS):
-        apply_openmp_defaults()
     if spec.module not in sys.modules:
         _refuse_late_load(name)
     try:

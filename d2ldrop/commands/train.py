@@ -224,7 +224,13 @@ def _report(args: argparse.Namespace, histories: list) -> None:
 
     if not histories:
         return
+    from d2ldrop.backends import threads
+
     rows = [summary_row(h) for h in histories]
+    setting = getattr(args, "thread_setting", None)  # the CLI's (None: called directly)
+    for row in rows:  # float results can depend on the thread count: it is part of the run
+        row["threads"] = threads.current(row["backend"])
+        row["thread_setting"] = None if setting is None else setting.record()
     # The summary before the figure: the figure is the larger file, and a full
     # disk must not cost the figures that matter.
     write_json(args.out / "summary.json", rows)

@@ -55,7 +55,7 @@ def init_worker(n_threads: int | None, shared: dict[str, Any]) -> None:
     killed sweep leaves no worker behind.
     """
     if n_threads is not None:
-        threads.configure(n_threads)
+        threads.configure(n_threads)  # every backend: the worker may run any of them
     _SHARED.update(shared)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
@@ -65,23 +65,29 @@ def init_worker(n_threads: int | None, shared: dict[str, Any]) -> None:
 
 def execute(task: Task, data: Any) -> dict[str, Any]:
     """Perform ``task`` and return ``{"result", "seconds", "threads", "threads_pinned",
-    "host"}``.
+    "thread_setting", "host"}``.
 
     ``threads`` is the intra-op thread count the run's framework reports (None
     where it does not say: its default, from the cores); ``threads_pinned`` the
-    count the task asked for (None: the framework's own).
+    count the task asked for (None: this process's own setting, e.g. the one
+    the CLI chose); ``thread_setting`` what was applied for the task
+    (:meth:`~d2ldrop.backends.threads.Setting.record`; None: nothing).
     """
     if isinstance(data, Shared):
         data = _SHARED[data.name]
     n = task.threads
+    backend = [task.spec.backend]
+    setting = None
     if n is not None:
-        threads.configure(n)  # before the framework loads: its engines read the variables
+        # Before the framework loads (its engines read the variables), and after.
+        setting = threads.configure(n, backend)
     get_adapter(task.spec.backend)
     if n is not None:
-        threads.configure(n)  # after: the setters of the frameworks now imported
+        threads.configure(n, backend)  # the setters of the frameworks now imported
     start = time.perf_counter()
     result = task.procedure(task.spec, data)
     seconds = time.perf_counter() - start
     return {"result": result, "seconds": round(seconds, 2),
             "threads": threads.current(task.spec.backend), "threads_pinned": n,
+            "thread_setting": None if setting is None else setting.record(),
             "host": socket.gethostname()}
