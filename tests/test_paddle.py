@@ -1,0 +1,98 @@
+"""What is Paddle's own: the side effects of its import, and its dropout's float32 scale.
+
+The backend-parametrized tests run Paddle through everything the other backends
+do; these pin what only Paddle does (docs/conformance.md, "PaddlePaddle's
+F.dropout"; d2ldrop/backends/paddle/loader.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from support import SELECTED_BACKENDS, require_backend
+
+import d2ldrop
+
+pytestmark = pytest.mark.skipif("paddle" not in SELECTED_BACKENDS,
+                                reason="paddle not selected")
+
+
+@pytest.fixture
+def adapter():
+    require_backend("paddle")
+    return d2ldrop.get_adapter("paddle")
+
+
+def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_loading_paddle_leaves_the_environment_and_sigterm_as_they_were(adapter):
+    """``import paddle`` writes OMP_NUM_THREADS=1 (inherited by every process started
+    afterwards) and replaces a Python SIGTERM handler with its own C++ one, which
+    exits the process; loading it through d2ldrop does neither."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "CUSTOM_DEVICE_ROOT")}
+    result = _run(
+        """
+        import os, signal, time
+        got = []
+        signal.signal(signal.SIGTERM, lambda sig, frame: got.append(sig))
+        before = dict(os.environ)
+        import d2ldrop
+        d2ldrop.get_adapter("paddle")
+        changed = sorted(k for k in set(before) | set(os.environ)
+                         if before.get(k) != os.environ.get(k))
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)
+        print(changed, got)
+        """,
+        env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == f"[] [{15}]"
+
+
+def _kept(adapter, x: np.ndarray, p: float) -> np.ndarray:
+    d2ldrop.seed(0, backend="paddle")
+    y = adapter.to_numpy(adapter.builtin_dropout(adapter.from_numpy(x), p))
+    kept = y[y != 0]
+    assert kept.size > 0
+    return np.unique(kept)
+
+
+def test_builtin_keep_probability_is_float32(adapter):
+    """Kept values are exactly x / float32(1 - float32(p)), the division in x's dtype."""
+    for dtype, p in (("float32", 1.0 - 1e-4), ("float64", 0.1), ("float64", 0.7)):
+        t = np.dtype(dtype).type
+        keep32 = np.float32(1.0) - np.float32(p)
+        kept = _kept(adapter, np.ones(2**16, dtype=dtype), p)
+        assert kept.tolist() == [t(1.0) / t(keep32)], (dtype, p)
+        assert kept[0] != t(1.0 / (1.0 - p)), (dtype, p)  # not the chapter's x / (1 - p)
+
+
+def test_builtin_nan_rate_gives_all_nan_and_out_of_range_rates_raise(adapter):
+    x = adapter.from_numpy(np.ones(64, np.float32))
+    assert np.isnan(adapter.to_numpy(adapter.builtin_dropout(x, float("nan")))).all()
+    for p in (-0.1, 1.1):
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            adapter.builtin_dropout(x, p)
+
+
+def test_uniforms_are_in_zero_one(adapter):
+    """The chapter's mask compares U[0, 1) draws with p. d2l-zh draws them with
+    paddle.uniform, whose default range was [-1, 1) in Paddle 2.x (a mask that
+    keeps too few); the adapter draws with paddle.rand."""
+    d2ldrop.seed(0, backend="paddle")
+    x = adapter.from_numpy(np.zeros((512, 512), np.float16))
+    u = adapter.to_numpy(adapter.ops.uniform_like(x))
+    assert u.dtype == np.float32 and u.shape == (512, 512)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    # 2**18 uniforms: mean 1/2 within 5 standard deviations (sd = sqrt(1/12 / n)).
+    assert abs(u.mean(dtype=np.float64) - 0.5) <= 5 * np.sqrt(1 / 12 / u.size)
