@@ -96,3 +96,25 @@ def test_uniforms_are_in_zero_one(adapter):
     assert u.min() >= 0.0 and u.max() < 1.0
     # 2**18 uniforms: mean 1/2 within 5 standard deviations (sd = sqrt(1/12 / n)).
     assert abs(u.mean(dtype=np.float64) - 0.5) <= 5 * np.sqrt(1 / 12 / u.size)
+
+
+@pytest.mark.parametrize("kind", ["scratch", "concise"])
+def test_training_steps_are_those_of_the_eager_step(adapter, kind, monkeypatch):
+    """The concise model trains as a static program (paddle.jit.to_static): the
+    same masks and bit-identical parameters as the eager step, from one seed."""
+    rng = np.random.default_rng(0)
+    x = adapter.from_numpy(rng.random((64, 1, 28, 28), dtype=np.float32))
+    y = adapter.from_numpy(rng.integers(0, 10, 64).astype(np.int64))
+
+    def train() -> list[np.ndarray]:
+        d2ldrop.seed(3, backend="paddle")
+        net = adapter.build_mlp(kind, (784, 32, 32, 10), (0.2, 0.5), None)
+        step = adapter.make_train_step(net, 0.1, "scratch")
+        losses = [step(x, y)[0] for _ in range(3)]
+        return [np.asarray(losses), *adapter.get_mlp_params(net)]
+
+    compiled = train()
+    monkeypatch.setattr(type(adapter), "_compiled", lambda self, net, fn: None)
+    eager = train()
+    for a, b in zip(compiled, eager):
+        np.testing.assert_array_equal(a, b)

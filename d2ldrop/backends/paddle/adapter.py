@@ -10,7 +10,7 @@ import numpy as np
 
 from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter as _Base
-from d2ldrop.backends.base import ArrayOps, Tensor
+from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
 from d2ldrop.backends.paddle.loader import import_paddle
 
 paddle = import_paddle()  # not a plain import: see loader.py
@@ -158,6 +158,20 @@ class Adapter(_Base):
         return layer(x)
 
     # -- training --------------------------------------------------------------
+    def _compiled(self, net: Any, fn: Callable[..., Any]) -> Callable[..., Any] | None:
+        """``fn`` as a Paddle static program for the concise model, else None (eager).
+
+        Measured (scripts/bench_train.py; exactness over three SGD steps with
+        dropout 0.2/0.5 against the eager step, same seed): for the concise model
+        the static program draws the same masks and gives bit-identical losses
+        and parameters, several times faster. For the scratch model it is faster
+        too but not exact (parameters 1 ulp apart after three steps: the static
+        graph rewrites the chapter's ``x / (1 - p)``), so the scratch model stays eager.
+        """
+        if isinstance(net, ScratchNet):
+            return None
+        return paddle.jit.to_static(fn, full_graph=True)
+
     def make_train_step(
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
     ) -> Callable[..., tuple[float, int]]:
@@ -169,9 +183,17 @@ class Adapter(_Base):
                 learning_rate=lr, parameters=params, weight_decay=weight_decay or None
             )
 
-        def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
+        def forward(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> Any:
             logits, _ = self.mlp_forward(net, x, training=True, masks=masks)
-            loss = _cross_entropy(logits, y)
+            return _cross_entropy(logits, y), logits
+
+        compiled = self._compiled(net, forward)
+
+        def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
+            if compiled is not None and masks is None:
+                loss, logits = compiled(x, y)
+            else:
+                loss, logits = forward(x, y, masks)
             for p in params:
                 p.clear_gradient(set_to_zero=False)
             loss.backward()
@@ -190,9 +212,14 @@ class Adapter(_Base):
         return step
 
     def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
+        def logits_of(x: Tensor) -> Tensor:
+            return self.mlp_forward(net, x, training=False)[0]
+
+        compiled = self._compiled(net, logits_of)
+
         def evaluate(x: Tensor, y: Tensor) -> int:
             with paddle.no_grad():
-                logits, _ = self.mlp_forward(net, x, training=False)
+                logits = (compiled or logits_of)(x)
             return int((logits.argmax(axis=1) == y).astype("int64").sum())
 
         return evaluate
