@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,6 +45,13 @@ class Ops(ArrayOps):
 
     def normal_like(self, x: Tensor) -> Tensor:
         return paddle.randn(list(x.shape), dtype=x.dtype)
+
+
+#: UserWarnings of paddle.jit.to_static's tracing that do not apply here (3.3.1).
+_TRACE_WARNINGS = (
+    "Dy2Static : A context manager decorator is used",
+    "Tensor do not have 'place' interface for pir graph mode",
+)
 
 
 def _cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
@@ -170,7 +178,17 @@ class Adapter(_Base):
         """
         if isinstance(net, ScratchNet):
             return None
-        return paddle.jit.to_static(fn, full_graph=True)
+        program = paddle.jit.to_static(fn, full_graph=True)
+
+        def run(*args: Any) -> Any:
+            with warnings.catch_warnings():
+                # Tracing warns about _mode (a context manager) and about reading a
+                # tensor's place; neither applies to the programs traced here.
+                for message in _TRACE_WARNINGS:
+                    warnings.filterwarnings("ignore", message=message, category=UserWarning)
+                return program(*args)
+
+        return run
 
     def make_train_step(
         self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
