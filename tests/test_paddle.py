@@ -118,3 +118,33 @@ def test_training_steps_are_those_of_the_eager_step(adapter, kind, monkeypatch):
     eager = train()
     for a, b in zip(compiled, eager):
         np.testing.assert_array_equal(a, b)
+
+
+def test_pinned_threads_give_a_worker_s_numbers(adapter, tmp_path):
+    """A sweep worker loads Paddle with OMP_NUM_THREADS=n; a run in this process
+    under threads.pinned(n) must compute the same bits (the thread count changes
+    a matrix product's float32 rounding)."""
+    from d2ldrop.backends import threads
+
+    code = """
+        import numpy as np, d2ldrop
+        a = d2ldrop.get_adapter("paddle")
+        rng = np.random.default_rng(0)
+        x = a.from_numpy(rng.random((500, 784), dtype=np.float32))
+        W = a.from_numpy(rng.normal(0, 0.01, (784, 256)).astype(np.float32))
+        b = a.from_numpy(np.zeros(256, np.float32))
+        np.save(PATH, a.to_numpy(a.ops.affine(x, W, b)))
+        """
+    worker = tmp_path / "worker.npy"
+    script = f"PATH = {str(worker)!r}" + textwrap.dedent(code)
+    result = subprocess.run([sys.executable, "-c", script],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    before = threads.current("paddle")
+    with threads.pinned(1):
+        assert threads.current("paddle") == 1
+        here = tmp_path / "here.npy"
+        exec(textwrap.dedent(code), {"PATH": str(here)})
+    assert threads.current("paddle") == before
+    np.testing.assert_array_equal(np.load(here), np.load(worker))

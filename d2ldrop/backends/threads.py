@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
 
+from d2ldrop.backends.paddle import threads as _paddle
 from d2ldrop.backends.registry import BACKENDS, BY_NAME, apply_openmp_defaults
 
 #: Read at load time by every OpenMP / BLAS runtime the frameworks bundle.
@@ -95,6 +96,7 @@ def _get_mxnet(module: ModuleType) -> int | None:
 SETTERS: dict[str, Callable[[ModuleType, int], None]] = {
     "torch": _set_torch,
     "tensorflow": _set_tensorflow,
+    "paddle": _paddle.set_threads,
 }
 #: The setter's argument that gives a framework back its own default count.
 DEFAULTS: dict[str, int] = {"tensorflow": 0}
@@ -103,6 +105,7 @@ GETTERS: dict[str, Callable[[ModuleType], int | None]] = {
     "torch": _get_torch,
     "tensorflow": _get_tensorflow,
     "mxnet": _get_mxnet,
+    "paddle": _paddle.get_threads,
 }
 
 
