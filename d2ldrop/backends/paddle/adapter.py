@@ -40,7 +40,8 @@ class Ops(ArrayOps):
         return F.relu(x)
 
     def uniform_like(self, x: Tensor) -> Tensor:
-        # paddle.rand is U[0, 1); paddle.uniform's default range is [-1, 1) in 2.x.
+        # paddle.rand is U[0, 1) in every release; d2l-zh's paddle.uniform had the
+        # default range [-1, 1) in Paddle 2.x ([0, 1) in 3.3.1).
         return paddle.rand(list(x.shape), dtype="float32")
 
     def normal_like(self, x: Tensor) -> Tensor:
