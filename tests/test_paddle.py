@@ -148,3 +148,19 @@ def test_pinned_threads_give_a_worker_s_numbers(adapter, tmp_path):
         exec(textwrap.dedent(code), {"PATH": str(here)})
     assert threads.current("paddle") == before
     np.testing.assert_array_equal(np.load(here), np.load(worker))
+
+
+@pytest.mark.parametrize("updater", ["scratch", "framework"])
+def test_weight_decay_reaches_a_weight_cut_off_by_p_one(adapter, updater):
+    """With dropout p = 1 after layer 1, the scratch model's W1 gets no gradient at
+    all; Paddle's SGD skips such a parameter, but the update is still w - lr * wd * w."""
+    from d2ldrop.backends.kernels import normal_init
+
+    sizes = (784, 16, 16, 10)
+    net = adapter.build_mlp("scratch", sizes, (1.0, 0.5), normal_init(sizes, 0.01, 0))
+    W1 = adapter.get_mlp_params(net)[0]
+    step = adapter.make_train_step(net, 0.1, updater, weight_decay=0.5)
+    step(adapter.from_numpy(np.ones((4, 784), np.float32)),
+         adapter.from_numpy(np.zeros(4, np.int64)))
+    expected = W1 - np.float32(0.1) * (np.float32(0.5) * W1)
+    np.testing.assert_allclose(adapter.get_mlp_params(net)[0], expected, rtol=1e-6)

@@ -216,15 +216,16 @@ class Adapter(_Base):
             for p in params:
                 p.clear_gradient(set_to_zero=False)
             loss.backward()
-            if optimizer is not None:
-                # A parameter cut off by dropout with p = 1 has no gradient; SGD skips it,
-                # which is the update a zero gradient gives without weight decay.
-                optimizer.step()
-            else:
-                with paddle.no_grad():
-                    for p in params:
+            # A parameter cut off by dropout with p = 1 (zeros_like has no graph) gets
+            # no gradient at all: its gradient is zero. Paddle's SGD skips such a
+            # parameter, weight decay included; it gets that update here.
+            with paddle.no_grad():
+                for p in params:
+                    if p.grad is None or optimizer is None:
                         grad = p.grad if p.grad is not None else paddle.zeros_like(p)
                         p.subtract_(kernels.sgd_delta(p, grad, lr, weight_decay))
+            if optimizer is not None:
+                optimizer.step()
             correct = (logits.argmax(axis=1) == y).astype("int64").sum()
             return float(loss) * int(y.shape[0]), int(correct)
 
