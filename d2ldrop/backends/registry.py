@@ -68,6 +68,10 @@ SPECS: tuple[BackendSpec, ...] = (
         diagnose="d2ldrop.backends.mxnet.loader:diagnose",
     ),
     BackendSpec("jax", "jax", tensor_roots=("jax", "jaxlib"), extra="jax"),
+    BackendSpec(
+        "paddle", "paddle", aliases=("paddlepaddle",), tensor_roots=("paddle",),
+        extra="paddle", importer="d2ldrop.backends.paddle.loader:import_paddle",
+    ),
 )
 
 #: The backend used when neither an argument, a block nor the environment names one.

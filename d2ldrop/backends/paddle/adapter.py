@@ -1,0 +1,245 @@
+"""PaddlePaddle adapter (Paddle 3.x, dynamic graph: eager, one global generator)."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from d2ldrop.backends import kernels
+from d2ldrop.backends.base import Adapter as _Base
+from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
+from d2ldrop.backends.paddle.loader import import_paddle
+
+paddle = import_paddle()  # not a plain import: see loader.py
+from paddle import nn  # noqa: E402
+from paddle.nn import functional as F  # noqa: E402
+
+
+class Ops(ArrayOps):
+    def dtype_name(self, x: Tensor) -> str:
+        return str(x.dtype).removeprefix("paddle.")
+
+    def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return paddle.reshape(x, list(shape))
+
+    def astype(self, x: Tensor, dtype: str) -> Tensor:
+        return x if self.dtype_name(x) == dtype else x.astype(dtype)
+
+    def zeros_like(self, x: Tensor) -> Tensor:
+        return paddle.zeros_like(x)
+
+    def affine(self, x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+        # F.linear takes its weight as (in, out), the chapter's layout: x @ W + b, fused.
+        return F.linear(x, W, b)
+
+    def relu(self, x: Tensor) -> Tensor:
+        return F.relu(x)
+
+    def uniform_like(self, x: Tensor) -> Tensor:
+        # paddle.rand is U[0, 1) in every release; d2l-zh's paddle.uniform had the
+        # default range [-1, 1) in Paddle 2.x ([0, 1) in 3.3.1).
+        return paddle.rand(list(x.shape), dtype="float32")
+
+    def normal_like(self, x: Tensor) -> Tensor:
+        return paddle.randn(list(x.shape), dtype=x.dtype)
+
+
+#: UserWarnings of paddle.jit.to_static's tracing that do not apply here (3.3.1).
+_TRACE_WARNINGS = (
+    "Dy2Static : A context manager decorator is used",
+    "Tensor do not have 'place' interface for pir graph mode",
+)
+
+
+def _cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
+    return F.cross_entropy(logits, y, reduction="mean")
+
+
+class Adapter(_Base):
+    name = "paddle"
+    channels_last = False
+    label_dtype = "int64"  # F.cross_entropy's hard labels
+    ops = Ops()
+
+    def is_tensor(self, x: object) -> bool:
+        return isinstance(x, paddle.Tensor)
+
+    def to_numpy(self, x: Tensor) -> np.ndarray:
+        return np.array(x.numpy(), copy=True)
+
+    def from_numpy(self, a: np.ndarray) -> Tensor:
+        return paddle.to_tensor(np.asarray(a))
+
+    def take(self, data: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
+        i = paddle.to_tensor(index)
+        return tuple(paddle.index_select(a, i, axis=0) for a in data)
+
+    def seed(self, seed: int) -> None:
+        # The global generator: Paddle's dropout and initializers draw from it.
+        paddle.seed(seed)
+
+    def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
+        return F.dropout(x, p, training=True)
+
+    def make_dropout_layer(self, p: float) -> nn.Layer:
+        return nn.Dropout(p)
+
+    def call_layer(self, layer: nn.Layer, x: Tensor, *, training: bool) -> Tensor:
+        layer.train() if training else layer.eval()
+        return layer(x)
+
+    def value_and_grad(
+        self, fn: Callable[[Tensor], Tensor], x: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        x = x.detach().clone()
+        x.stop_gradient = False
+        y = fn(x)
+        if y.stop_gradient:
+            return y.detach(), paddle.zeros_like(x)
+        (grad,) = paddle.grad(y.sum(), x, allow_unused=True)
+        return y.detach(), paddle.zeros_like(x) if grad is None else grad
+
+    # -- models ----------------------------------------------------------------
+    def _new_scratch_params(self, sizes: tuple[int, ...], dtype: str) -> list[Any]:
+        # The framework's default initialization, that of nn.Linear (Xavier
+        # uniform weights, zero biases); Paddle stores W as (in, out) already.
+        params = []
+        for i, o in zip(sizes[:-1], sizes[1:]):
+            layer = nn.Linear(i, o)
+            params.extend((layer.weight, layer.bias))
+        return [self._parameter(p.numpy(), dtype) for p in params]
+
+    @staticmethod
+    def _parameter(value: np.ndarray, dtype: str) -> Tensor:
+        return paddle.to_tensor(value.astype(dtype), stop_gradient=False)
+
+    def _new_concise(self, sizes: tuple[int, ...], dropout: tuple[float, float],
+                     dtype: str) -> nn.Layer:
+        # nn.Linear's default initialization (Xavier uniform, zero biases), as
+        # init="framework" means on every backend. d2l-zh gives its concise model
+        # ParamAttr(initializer=Normal(std=0.01)): that is init="normal" (the same
+        # distribution, drawn in numpy so that every backend starts from the same numbers).
+        net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(sizes[0], sizes[1]),
+            nn.ReLU(),
+            nn.Dropout(dropout[0]),
+            nn.Linear(sizes[1], sizes[2]),
+            nn.ReLU(),
+            nn.Dropout(dropout[1]),
+            nn.Linear(sizes[2], sizes[3]),
+        )
+        if dtype != "float32":
+            net.to(dtype=dtype)
+        return net
+
+    def _layers(self, net: nn.Layer) -> list[Any]:
+        return list(net)
+
+    def _dropout_rate(self, layer: Any) -> float | None:
+        return float(layer.p) if isinstance(layer, nn.Dropout) else None
+
+    def _concise_parameters(self, net: nn.Layer) -> list[tuple[Any, bool]]:
+        linears = [m for m in net if isinstance(m, nn.Linear)]
+        return [t for m in linears for t in ((m.weight, False), (m.bias, False))]
+
+    def _read(self, param: Any) -> np.ndarray:
+        return np.array(param.numpy(), copy=True)
+
+    def _write(self, param: Any, value: np.ndarray) -> None:
+        with paddle.no_grad():
+            param.set_value(np.asarray(value, dtype=self.dtype_name(param)))
+
+    def _model_dtype(self, net: Any) -> str:
+        return self.dtype_name(self.parameters(net)[0][0])
+
+    @contextlib.contextmanager
+    def _mode(self, net: nn.Layer, training: bool) -> Iterator[None]:
+        # nn.Layer keeps its mode as state; set it from the explicit argument.
+        net.train() if training else net.eval()
+        yield
+
+    def _call(self, layer: Any, x: Tensor, training: bool) -> Tensor:
+        return layer(x)
+
+    # -- training --------------------------------------------------------------
+    def _compiled(self, net: Any, fn: Callable[..., Any]) -> Callable[..., Any] | None:
+        """``fn`` as a Paddle static program for the concise model, else None (eager).
+
+        Measured (scripts/bench_train.py; exactness over three SGD steps with
+        dropout 0.2/0.5 against the eager step, same seed): for the concise model
+        the static program draws the same masks and gives bit-identical losses
+        and parameters, several times faster. For the scratch model it is faster
+        too but not exact (parameters 1 ulp apart after three steps: the static
+        graph rewrites the chapter's ``x / (1 - p)``), so the scratch model stays eager.
+        """
+        if isinstance(net, ScratchNet):
+            return None
+        program = paddle.jit.to_static(fn, full_graph=True)
+
+        def run(*args: Any) -> Any:
+            with warnings.catch_warnings():
+                # Tracing warns about _mode (a context manager) and about reading a
+                # tensor's place; neither applies to the programs traced here.
+                for message in _TRACE_WARNINGS:
+                    warnings.filterwarnings("ignore", message=message, category=UserWarning)
+                return program(*args)
+
+        return run
+
+    def make_train_step(
+        self, net: Any, lr: float, updater: str, weight_decay: float = 0.0
+    ) -> Callable[..., tuple[float, int]]:
+        params = [p for p, _ in self.parameters(net)]
+        optimizer = None
+        if updater == "framework":
+            # A float weight_decay is Paddle's L2Decay: coeff * p added to the gradient.
+            optimizer = paddle.optimizer.SGD(
+                learning_rate=lr, parameters=params, weight_decay=weight_decay or None
+            )
+
+        def forward(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> Any:
+            logits, _ = self.mlp_forward(net, x, training=True, masks=masks)
+            return _cross_entropy(logits, y), logits
+
+        compiled = self._compiled(net, forward)
+
+        def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
+            if compiled is not None and masks is None:
+                loss, logits = compiled(x, y)
+            else:
+                loss, logits = forward(x, y, masks)
+            for p in params:
+                p.clear_gradient(set_to_zero=False)
+            loss.backward()
+            # A parameter cut off by dropout with p = 1 (zeros_like has no graph) gets
+            # no gradient at all: its gradient is zero. Paddle's SGD skips such a
+            # parameter, weight decay included; it gets that update here.
+            with paddle.no_grad():
+                for p in params:
+                    if p.grad is None or optimizer is None:
+                        grad = p.grad if p.grad is not None else paddle.zeros_like(p)
+                        p.subtract_(kernels.sgd_delta(p, grad, lr, weight_decay))
+            if optimizer is not None:
+                optimizer.step()
+            correct = (logits.argmax(axis=1) == y).astype("int64").sum()
+            return float(loss) * int(y.shape[0]), int(correct)
+
+        return step
+
+    def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
+        def logits_of(x: Tensor) -> Tensor:
+            return self.mlp_forward(net, x, training=False)[0]
+
+        compiled = self._compiled(net, logits_of)
+
+        def evaluate(x: Tensor, y: Tensor) -> int:
+            with paddle.no_grad():
+                logits = (compiled or logits_of)(x)
+            return int((logits.argmax(axis=1) == y).astype("int64").sum())
+
+        return evaluate

@@ -1,0 +1,52 @@
+"""Paddle's thread count, for :mod:`d2ldrop.backends.threads` (imports no framework).
+
+Paddle's CPU kernels run on Intel's OpenMP (``paddle/libs/libiomp5.so``), sized
+when it loads: from ``OMP_NUM_THREADS`` if set (so a sweep worker, which sets it
+before Paddle loads, is pinned), else from the cores. Paddle has no getter, and
+its setter is ``paddle.base.core.set_num_threads`` (the OpenMP and MKL counts of
+the calling thread). The count changes the numbers: a (500, 784) x (784, 256)
+``F.linear`` gives other float32 bits on 1 thread than on 2 (measured), so a run
+in this process must be pinned like a worker's to give the worker's numbers.
+
+The policy is PyTorch's (see ``torch/threads.py``): every core; the OpenMP
+runtime's default wait when every core is free, ``OMP_WAIT_POLICY=PASSIVE``
+(which Intel's OpenMP reads as libgomp does) when another process keeps one busy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from types import ModuleType
+
+
+#: Variables that go together: a user who sets one keeps the group.
+GROUPS = (("OMP_NUM_THREADS",),)
+
+
+def environment(n: int) -> dict[str, str]:
+    """The variables that give Paddle ``n`` OpenMP threads, before it loads."""
+    return {"OMP_NUM_THREADS": str(n)}
+
+
+def policy(cores: int, free: int) -> tuple[int, str]:
+    """(threads, wait) for a run on ``cores`` cores of which ``free`` are idle."""
+    return cores, ("default" if free >= cores else "PASSIVE")
+
+
+def _openmp() -> ctypes.CDLL | None:
+    try:  # the copy Paddle loaded, found by its soname; never loads one
+        return ctypes.CDLL("libiomp5.so", mode=os.RTLD_NOLOAD)
+    except OSError:
+        return None
+
+
+def set_threads(paddle: ModuleType, n: int) -> None:
+    """Run Paddle's CPU kernels called from this thread on ``n`` threads."""
+    paddle.base.core.set_num_threads(n)
+
+
+def get_threads(paddle: ModuleType) -> int | None:
+    """The OpenMP thread count Paddle's kernels use from this thread (None: unknown)."""
+    lib = _openmp()
+    return int(lib.omp_get_max_threads()) if lib is not None else None
