@@ -46,7 +46,7 @@ import json, os, sys
 before = dict(os.environ)
 import d2ldrop
 for backend in sys.argv[1:]:
-    d2ldrop.get_adapter(backend)
+    d2ldrop.backends.get_adapter(backend)
 after = dict(os.environ)
 print(json.dumps({k: [before.get(k), after.get(k)] for k in set(before) | set(after)
                   if before.get(k) != after.get(k)}))
@@ -189,7 +189,7 @@ def test_the_users_variables_win(nothing_imported):
 def test_a_framework_already_imported_keeps_its_count(backend, no_thread_variables):
     import d2ldrop
 
-    d2ldrop.get_adapter(backend)
+    d2ldrop.backends.get_adapter(backend)
     before = threads.current(backend)
     setting = threads.configure(backends=[backend], busy=5.0)
     assert setting.kept == (backend,)

@@ -92,13 +92,14 @@ def canonical_name(name: object) -> str:
         name: a backend's name or alias, any case, surrounding spaces ignored.
 
     Returns:
-        ``"torch"``, ``"tensorflow"``, ``"mxnet"`` or ``"jax"``.
+        One of :data:`BACKENDS` (``"torch"``, ``"tensorflow"``, ``"mxnet"``,
+        ``"jax"``, ``"paddle"``).
 
     Raises:
         UnknownBackendError: ``name`` is not a string or names no backend.
 
     Example:
-        >>> d2ldrop.canonical_name(" MX ")
+        >>> d2ldrop.backends.canonical_name(" MX ")
         'mxnet'
     """
     if not isinstance(name, str):

@@ -19,7 +19,6 @@ import ctypes
 import os
 from types import ModuleType
 
-
 #: Variables that go together: a user who sets one keeps the group.
 GROUPS = (("OMP_NUM_THREADS",),)
 
