@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif("paddle" not in SELECTED_BACKENDS,
 @pytest.fixture
 def adapter():
     require_backend("paddle")
-    return d2ldrop.get_adapter("paddle")
+    return d2ldrop.backends.get_adapter("paddle")
 
 
 def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -46,7 +46,7 @@ def test_loading_paddle_leaves_the_environment_and_sigterm_as_they_were(adapter)
         signal.signal(signal.SIGTERM, lambda sig, frame: got.append(sig))
         before = dict(os.environ)
         import d2ldrop
-        d2ldrop.get_adapter("paddle")
+        d2ldrop.backends.get_adapter("paddle")
         changed = sorted(k for k in set(before) | set(os.environ)
                          if before.get(k) != os.environ.get(k))
         os.kill(os.getpid(), signal.SIGTERM)
@@ -128,7 +128,7 @@ def test_pinned_threads_give_a_worker_s_numbers(adapter, tmp_path):
 
     code = """
         import numpy as np, d2ldrop
-        a = d2ldrop.get_adapter("paddle")
+        a = d2ldrop.backends.get_adapter("paddle")
         rng = np.random.default_rng(0)
         x = a.from_numpy(rng.random((500, 784), dtype=np.float32))
         W = a.from_numpy(rng.normal(0, 0.01, (784, 256)).astype(np.float32))
