@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from d2ldrop._dtypes import np_dtype
 from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
@@ -39,10 +40,10 @@ class Ops(ArrayOps):
     def relu(self, x: Tensor) -> Tensor:
         return F.relu(x)
 
-    def uniform_like(self, x: Tensor) -> Tensor:
+    def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
         # paddle.rand is U[0, 1) in every release; d2l-zh's paddle.uniform had the
         # default range [-1, 1) in Paddle 2.x ([0, 1) in 3.3.1).
-        return paddle.rand(list(x.shape), dtype="float32")
+        return paddle.rand(list(x.shape if shape is None else shape), dtype="float32")
 
     def normal_like(self, x: Tensor) -> Tensor:
         return paddle.randn(list(x.shape), dtype=x.dtype)
@@ -69,10 +70,20 @@ class Adapter(_Base):
         return isinstance(x, paddle.Tensor)
 
     def to_numpy(self, x: Tensor) -> np.ndarray:
-        return np.array(x.numpy(), copy=True)
+        a = np.array(x.numpy(), copy=True)
+        if x.dtype == paddle.bfloat16:
+            # Paddle 3.3.1 hands out a bfloat16 tensor's bits as uint16: the same
+            # 16 bits, read as ml_dtypes' bfloat16.
+            return a.view(np_dtype("bfloat16"))
+        return a
 
     def from_numpy(self, a: np.ndarray) -> Tensor:
-        return paddle.to_tensor(np.asarray(a))
+        a = np.asarray(a)
+        if a.dtype.name == "bfloat16":
+            # paddle.to_tensor refuses ml_dtypes' bfloat16 (3.3.1); it takes the
+            # bits as uint16, and view reinterprets them without a copy.
+            return paddle.to_tensor(a.view(np.uint16)).view(paddle.bfloat16)
+        return paddle.to_tensor(a)
 
     def take(self, data: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
         i = paddle.to_tensor(index)
@@ -84,6 +95,13 @@ class Adapter(_Base):
 
     def builtin_dropout(self, x: Tensor, p: float) -> Tensor:
         return F.dropout(x, p, training=True)
+
+    structured_dropouts = {
+        # axis names the axes the mask varies along (one value per (n, c)); the
+        # others share it: on (N, C, L), axis=[0, 1] drops whole channels.
+        "F.dropout(axis=[0, 1])": lambda self, x, p: F.dropout(x, p, axis=[0, 1],
+                                                               training=True),
+    }
 
     def make_dropout_layer(self, p: float) -> nn.Layer:
         return nn.Dropout(p)
@@ -107,15 +125,16 @@ class Adapter(_Base):
     def _new_scratch_params(self, sizes: tuple[int, ...], dtype: str) -> list[Any]:
         # The framework's default initialization, that of nn.Linear (Xavier
         # uniform weights, zero biases); Paddle stores W as (in, out) already.
-        params = []
+        params: list[Any] = []
         for i, o in zip(sizes[:-1], sizes[1:]):
             layer = nn.Linear(i, o)
             params.extend((layer.weight, layer.bias))
         return [self._parameter(p.numpy(), dtype) for p in params]
 
-    @staticmethod
-    def _parameter(value: np.ndarray, dtype: str) -> Tensor:
-        return paddle.to_tensor(value.astype(dtype), stop_gradient=False)
+    def _parameter(self, value: np.ndarray, dtype: str) -> Tensor:
+        param = self.from_numpy(value.astype(np_dtype(dtype)))
+        param.stop_gradient = False
+        return param
 
     def _new_concise(self, sizes: tuple[int, ...], dropout: tuple[float, float],
                      dtype: str) -> nn.Layer:
@@ -148,11 +167,11 @@ class Adapter(_Base):
         return [t for m in linears for t in ((m.weight, False), (m.bias, False))]
 
     def _read(self, param: Any) -> np.ndarray:
-        return np.array(param.numpy(), copy=True)
+        return self.to_numpy(param)
 
     def _write(self, param: Any, value: np.ndarray) -> None:
         with paddle.no_grad():
-            param.set_value(np.asarray(value, dtype=self.dtype_name(param)))
+            param.set_value(self.from_numpy(np.asarray(value, np_dtype(self.dtype_name(param)))))
 
     def _model_dtype(self, net: Any) -> str:
         return self.dtype_name(self.parameters(net)[0][0])

@@ -9,7 +9,7 @@ dropped element.
 
 from __future__ import annotations
 
-from d2ldrop.backends.quirks import Quirks
+from d2ldrop.backends.quirks import Quirks, Structured
 
 QUIRKS = Quirks(
     builtin_differences={
@@ -36,5 +36,12 @@ QUIRKS = Quirks(
             "x: 0 or x/(1-p); nan: 0 or nan; +inf: 0 or +inf; -inf: 0 or -inf",
             "the kernel writes an exact 0 for a dropped element, even for NaN and inf",
         ),
+    },
+    structured={
+        "F.dropout(axis=[0, 1])": Structured((2,), 3, (
+            "axis names the axes the mask varies along, not the shared ones (the "
+            "opposite of the suite's convention), on any layout: (N, C, L) with "
+            "axis=[0, 1] gives one mask value per (n, c), shared along L"
+        )),
     },
 )
