@@ -59,6 +59,25 @@ def test_loading_paddle_leaves_the_environment_and_sigterm_as_they_were(adapter)
     assert result.stdout.split("\n")[-2] == f"[] [{15}]"
 
 
+def test_loading_paddle_with_threads_prints_no_data_parallel_warning(adapter):
+    """d2ldrop sets OMP_NUM_THREADS to the cores before Paddle loads (backends/threads.py);
+    ``import paddle`` then prints a two-line warning about data-parallel training
+    (which d2ldrop never does) to stderr. The loader keeps it off stderr, and
+    lets anything else Paddle prints through."""
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    result = _run(
+        """
+        import sys, d2ldrop
+        d2ldrop.backends.get_adapter("paddle")
+        print("after", file=sys.stderr)
+        """,
+        env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "OMP_NUM_THREADS" not in result.stderr, result.stderr
+    assert "after" in result.stderr
+
+
 def _kept(adapter, x: np.ndarray, p: float) -> np.ndarray:
     d2ldrop.seed(0, backend="paddle")
     y = adapter.to_numpy(adapter.builtin_dropout(adapter.from_numpy(x), p))
