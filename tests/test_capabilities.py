@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support import SELECTED_BACKENDS, require_backend
+from support import SELECTED_BACKENDS, python, require_backend
 
 import d2ldrop
 import d2ldrop.conformance as C
@@ -100,6 +100,19 @@ def test_stats_bfloat16_on_the_command_line(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "bfloat16" in out and out.count("PASS") == 2
+
+
+def test_stats_bfloat16_in_a_fresh_process() -> None:
+    """As a user types it: a new interpreter, where nothing has imported ml_dtypes
+    yet (numpy alone does not know the name 'bfloat16')."""
+    if not _bf16_backends():
+        pytest.skip("no selected backend has bfloat16")
+    backend = _bf16_backends()[0]
+    require_backend(backend)
+    done = python("-m", "d2ldrop", "stats", "-b", backend, "--impl", "scratch", "--dtype",
+                  "bfloat16", "--p", "0.3", "--size", "16384")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "bfloat16" in done.stdout and "PASS" in done.stdout
 
 
 @pytest.mark.parametrize("backend", SELECTED_BACKENDS)

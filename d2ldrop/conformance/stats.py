@@ -103,7 +103,7 @@ def peak_bytes(n: int, dtype: str) -> int:
     framework) per float64 element: 40 + 15 * itemsize, plus 256 MiB for the
     framework's own buffers.
     """
-    return (40 + 15 * np.dtype(dtype).itemsize) * n + (256 << 20)
+    return (40 + 15 * np_dtype(dtype).itemsize) * n + (256 << 20)
 
 
 def check_stats_args(p: object, size: object, seed: object, dtype: object, z: object) -> float:
