@@ -113,9 +113,10 @@ def sgd(lr: float = 0.5) -> SGD:
 def framework_sgd(lr: float = 0.5) -> SGD:
     """The framework's own SGD optimizer.
 
-    ``torch.optim.SGD``, ``keras.optimizers.SGD``, Gluon's ``sgd_update`` kernel,
-    or optax's ``sgd`` on JAX (where optax does not import, :func:`train_ch3`
-    uses the scratch SGD instead, the same update, with a warning).
+    Each backend's adapter steps with its framework's own optimizer (the
+    backends guide names them). Where that optimizer cannot run in this
+    environment, :func:`train_ch3` uses the scratch SGD instead, the same
+    update, with a warning saying why.
 
     Args:
         lr: the learning rate, a positive finite number.
