@@ -126,7 +126,8 @@ def test_api_page_shows_dropout_layer_with_its_signature() -> None:
     result = render("api/d2ldrop.html")
     dropout = [s for s in result["signatures"] if re.search(r"\bdropout_layer\(", s)]
     assert dropout, result["signatures"][:10]
-    signature = r"dropout_layer\(X: Tensor, p: float, \*, backend: str \| None = None\)"
+    signature = (r"dropout_layer\(X: Tensor, p: float, \*, broadcast_axes: object = None, "
+                 r"backend: str \| None = None\)")
     assert re.search(signature, dropout[0]), dropout[0]
     text = result["text"].lower()  # the theme shows field names in capitals
     assert "returns" in text and "raises" in text

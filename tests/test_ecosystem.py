@@ -84,7 +84,9 @@ def test_the_page_is_library_by_dtype_and_classifies_each_departure() -> None:
     page = render_page([doc], root=ROOT)
     assert "| MXNet | `mxnet.npx.dropout` | - | - | conforms | **departs (3)** |" in page
     assert ("- float64 `values[p=0.1]`: off by 5e-08 (also at p = 0.9) — [bug: float64 "
-            "inputs are scaled by a float32 1 / (1 - p)](#float32-scale-on-float64)") in page
+            "inputs are scaled by a float32 1 / (1 - p)]"
+            # the heading's slug, which GitHub and MyST both resolve
+            "(#bug-float64-inputs-are-scaled-by-a-float32-1--1---p)") in page
     assert "- float64 `lag1[p=0.5]`: something new — unclassified" in page
     assert '<a id="float32-scale-on-float64"></a>' in page and "```python" in page
     assert "1 departure(s) above are unclassified" in page

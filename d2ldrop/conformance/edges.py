@@ -355,6 +355,6 @@ def edge_cases(
     backend: str | None = None, impl: str = "scratch", *, seed: int = 0,
     cases: Sequence[EdgeCase] = EDGE_CASES,
 ) -> list[EdgeOutcome]:
-    """Every edge case of ``cases`` (:data:`EDGE_CASES`) on one backend and implementation."""
+    """Every edge case of ``cases`` (``EDGE_CASES``) on one backend and implementation."""
     return [run_edge_case(backend, impl, c, seed=seed) for c in cases]
 

@@ -48,7 +48,7 @@ class Comparison:
     #: Builtin rows whose outcome is not the documented one (not a gate failure).
     undocumented_differences: list[str]
     failures: list[str] = field(default_factory=list)
-    #: Backends whose framework has no tensors of the statistics' dtype: name -> why.
+    #: name -> why, for the backends whose framework has no tensors of the statistics' dtype.
     unsupported: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -153,7 +153,7 @@ def compare(
 
     ``backends`` None means every installed backend. Fails (``passed`` False,
     reasons in ``failures``) when a statistic is out of its bound, a scratch
-    edge case disagrees between backends or with :data:`SCRATCH_EXPECTED`, or a
+    edge case disagrees between backends or with ``SCRATCH_EXPECTED``, or a
     requested backend does not load.
     Builtin edge cases are reported, never gated: where they differ from the
     scratch spec it is a framework difference (documented or not).
@@ -163,7 +163,7 @@ def compare(
         impls: ``"scratch"`` (the chapter's ``dropout_layer``) and/or
             ``"builtin"`` (the framework's own dropout).
         ps: the dropout probabilities of the statistics, each in (0, 1).
-        size: elements per draw (at least :data:`MIN_SIZE`).
+        size: elements per draw (at least ``MIN_SIZE``).
         seed: the seed of the draws.
         z: the bounds' half-width in standard deviations (:data:`Z` = 5).
 

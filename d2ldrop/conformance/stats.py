@@ -157,7 +157,7 @@ def dropout_stats(
         backend: a name or alias; None: the active one.
         impl: ``"scratch"`` or ``"builtin"``.
         p: the dropout probability, in (0, 1) (0 and 1 are edge cases).
-        size: elements per draw (at least :data:`MIN_SIZE`).
+        size: elements per draw (at least ``MIN_SIZE``).
         seed: the seed of the draws.
         z: the bounds' half-width in standard deviations (:data:`Z` = 5).
         dtype: the input dtype (one of :data:`STAT_DTYPES`).
@@ -168,7 +168,7 @@ def dropout_stats(
 
     Raises:
         ValueError: an unknown impl or dtype, p outside (0, 1), a size below
-            :data:`MIN_SIZE`, a bad seed or z.
+            ``MIN_SIZE``, a bad seed or z.
         BackendNotAvailableError: the backend's framework is not installed.
 
     Example:
@@ -314,7 +314,7 @@ class StatsRun:
     results: list[DropoutStats]
     #: Backends that could not be loaded (name -> why).
     skipped: dict[str, str] = field(default_factory=dict)
-    #: Backends whose framework has no tensors of the dtype: name -> why (not a failure).
+    #: name -> why, for the backends whose framework has no tensors of the dtype (not a failure).
     unsupported: dict[str, str] = field(default_factory=dict)
 
     @property

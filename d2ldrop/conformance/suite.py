@@ -274,7 +274,7 @@ def conformance_suite(
         target: what :func:`load_target` accepts.
         backend: the target's framework (or ``"numpy"``); overrides the declared one.
         ps: the dropout probabilities of the statistics, each in (0, 1).
-        size: elements per draw (at least :data:`MIN_SIZE`).
+        size: elements per draw (at least ``MIN_SIZE``).
         seed: the seed of the draws.
         z: the bounds' half-width in standard deviations (:data:`Z` = 5).
         dtype: the input dtype of the statistics (one of :data:`STAT_DTYPES`).

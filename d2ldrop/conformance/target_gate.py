@@ -94,7 +94,7 @@ def compare_target(
         backends: frameworks whose own dropout runs beside it; empty: none.
         impls: the implementations run on ``backends``.
         ps: the dropout probabilities of the statistics, each in (0, 1).
-        size: elements per draw (at least :data:`MIN_SIZE`).
+        size: elements per draw (at least ``MIN_SIZE``).
         seed: the seed of the draws.
         z: the bounds' half-width in standard deviations (:data:`Z` = 5).
         dtype: the input dtype of the statistics.

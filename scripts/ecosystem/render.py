@@ -8,6 +8,7 @@ listed as unclassified.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,6 +29,21 @@ def _cell(row: dict | None) -> str:
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _heading(f: Finding) -> str:
+    return f"{f.kind}: {f.title}"
+
+
+def _anchor(f: Finding) -> str:
+    """The anchor of a finding's heading, as both GitHub and MyST make it.
+
+    Links go to the heading's slug (``myst_heading_anchors`` in docs/conf.py; MyST's
+    ``github_slugify``: lowercase, spaces to hyphens, drop all but word characters,
+    hyphens and spaces) rather than to the ``<a id>`` above it, which GitHub honours
+    but MyST cannot resolve; a ``(label)=`` target would show as text on GitHub.
+    """
+    return re.sub(r"[^\w\u4e00-\u9fff\- ]", "", _heading(f).lower().replace(" ", "-"))
 
 
 def render_page(docs: list[dict], root: Path) -> str:
@@ -94,7 +110,7 @@ def render_page(docs: list[dict], root: Path) -> str:
                 tag = ""
                 if finding is not None:
                     used[finding.id].append(f"`{e['key']}` {r['dtype']}")
-                    tag = f" — [{finding.kind}: {finding.title}](#{finding.id})"
+                    tag = f" — [{_heading(finding)}](#{_anchor(finding)})"
                 elif e["method"] == "dropout":
                     unclassified += 1
                     tag = " — unclassified"
@@ -104,7 +120,7 @@ def render_page(docs: list[dict], root: Path) -> str:
     bugs = [f for f in FINDINGS if f.kind == "bug" and f.id in used]
     summary = ["## Bugs found", ""] + [
         f"- **{f.title}**: " + ", ".join(dict.fromkeys(
-            w.split("`")[1] for w in used[f.id])) + f" ([reproducer](#{f.id}))"
+            w.split("`")[1] for w in used[f.id])) + f" ([reproducer](#{_anchor(f)}))"
         for f in bugs] + ([""] if bugs else ["None.", ""])
     at = lines.index("## Departures, with the observation")
     lines[at:at] = summary
@@ -141,7 +157,7 @@ def _ps(docs: list[dict]) -> list[float]:
 
 
 def _finding(f: Finding, where: list[str]) -> list[str]:
-    out = [f'<a id="{f.id}"></a>', f"### {f.kind}: {f.title}", "", f.text, ""]
+    out = [f'<a id="{f.id}"></a>', f"### {_heading(f)}", "", f.text, ""]
     seen = list(dict.fromkeys(where))
     out.append("Seen in: " + "; ".join(seen) + ".")
     out.append("")
