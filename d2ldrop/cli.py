@@ -70,13 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command in NO_FRAMEWORK:
-            with _terminate_as_interrupt():
+        with _terminate_as_interrupt():
+            if args.command in NO_FRAMEWORK:
                 return int(args.func(args) or 0)
-        # This run's frameworks get d2ldrop's thread setting when they load (a
-        # user's own variables win); the environment is given back afterwards.
-        with _terminate_as_interrupt(), threads.applied(_backends_of(args)) as args.thread_setting:
-            return int(args.func(args) or 0)
+            # This run's frameworks get d2ldrop's thread setting when they load (a
+            # user's own variables win); the environment is given back afterwards.
+            with threads.applied(_backends_of(args)) as args.thread_setting:
+                return int(args.func(args) or 0)
     except UnknownBackendError as err:
         parser.error(str(err))  # exits with status 2
     except UsageError as err:
