@@ -142,17 +142,23 @@ def label_cell(label: str) -> str:
 
 
 def _statistics_table(result: Comparison) -> str:
-    """One row per impl x statistic, one column per backend (a cell per p)."""
+    """One row per impl x dtype x statistic, one column per backend (a cell per p);
+    a further dtype's rows are labelled "<impl> <dtype>", n/a where a backend lacks it."""
     rows = []
+    dtypes = [result.dtype, *result.also]
     for impl in result.impls:
-        for name, _ in CHECK_COLUMNS:
-            row: list[str] = [impl, name]
+        for dtype, name in ((d, n) for d in dtypes for n, _ in CHECK_COLUMNS):
+            row: list[str] = [impl if dtype == result.dtype else f"{impl} {dtype}", name]
             for b in result.backends:
-                mine = [s for s in result.stats if s.backend == b and s.impl == impl]
+                mine = [s for s in result.stats
+                        if s.backend == b and s.impl == impl and s.dtype == dtype]
+                if not mine and b in result.not_applicable.get(dtype, {}):
+                    row.append("n/a")
+                    continue
                 cells = [cell(s.checks[name]) for s in mine]
-                row[1] = mine[0].checks[name].title if mine else name
+                row[1] = mine[0].checks[name].title if mine else row[1]
                 row.append(" ".join(c.ljust(4) for c in cells).rstrip())
-            if all(c == "-" for c in " ".join(row[2:]).split()):
+            if all(c in ("-", "n/a") for c in " ".join(row[2:]).split()):
                 continue  # not applicable to this implementation anywhere
             rows.append(row)
     return table(["impl", "statistic", *result.backends], rows)
@@ -184,6 +190,9 @@ def _edge_table(result: Comparison, impl: str, notes: Notes) -> str:
                 row.append("")
                 continue
             first, *rest = label_cell(e.label).split("\n")
+            if e.kind == "n/a":  # the framework has no tensors of the case's dtype
+                row.append(f"{first} {notes.mark(f'{b}: {e.detail}')}")
+                continue
             if e.message:
                 first += " " + notes.mark(f"{b}: {e.message}" if impl == "builtin"
                                           else e.message)
@@ -243,6 +252,20 @@ def _differences(result: Comparison) -> list[str]:
     return parts
 
 
+def _na_note(result: Comparison) -> str:
+    """" (bfloat16 n/a on mxnet)": the dtypes some backends of the run do not have."""
+    lacking: dict[str, set[str]] = {}
+    for d, why in result.not_applicable.items():
+        lacking.setdefault(d, set()).update(why)
+    for e in result.edges:
+        if e.kind == "n/a":
+            lacking.setdefault(e.dtype_in, set()).add(e.backend)
+    if not lacking:
+        return ""
+    return " (" + "; ".join(f"{d} n/a on {', '.join(b for b in result.backends if b in names)}"
+                            for d, names in lacking.items()) + ")"
+
+
 def _verdict(result: Comparison) -> list[str]:
     checks = result.bounded_checks
     exact = sum(c.kind == "exact" for s in result.stats for c in s.checks.values())
@@ -254,12 +277,16 @@ def _verdict(result: Comparison) -> list[str]:
         lines = [_wrap(
             f"PASS: {held} on "
             f"{', '.join(result.backends)}; dropout_layer behaves the same on every backend "
-            f"in all {len(EDGE_CASES)} edge cases; {len(result.documented_differences)} "
-            "documented builtin differences."
+            f"in all {len(EDGE_CASES)} edge cases{_na_note(result)}; "
+            f"{len(result.documented_differences)} documented builtin differences."
         )]
+        # One line per backend x dtype x statistic, with the p values it failed at.
+        at: dict[tuple[str, str, str], list[str]] = {}
         for s, name in shown:
-            why = quirks_of(s.backend).stat_differences.get(s.dtype, {}).get(name, "")
-            lines.append(textwrap.fill(f"- {s.backend} builtin {s.dtype} p={s.p:g}, {name}: "
+            at.setdefault((s.backend, s.dtype, name), []).append(f"{s.p:g}")
+        for (backend, dtype, name), ps in at.items():
+            why = quirks_of(backend).stat_differences.get(dtype, {}).get(name, "")
+            lines.append(textwrap.fill(f"- {backend} builtin {dtype} p={','.join(ps)}, {name}: "
                                        f"{why}", width=100, subsequent_indent="  "))
         return lines
     return [f"FAIL: {len(result.failures)} problem(s):"] + [
@@ -277,6 +304,10 @@ def render_comparison(result: Comparison) -> str:
         f"Bounds are two-sided at z = {result.z:g}: false-alarm rate {result.alpha:.2g} per "
         f"check; {checks} bounded checks, family-wise <= {min(1.0, checks * result.alpha):.2g}.",
     ]
+    for d, d_ps in result.also.items():
+        parts.append(f"Also in {d} (rows '<impl> {d}'): p = {' '.join(f'{p:g}' for p in d_ps)}"
+                     + "".join(f"; n/a on {b}: {why}"
+                               for b, why in result.not_applicable.get(d, {}).items()))
     if result.stats:
         parts += ["", f"Statistics: |observed - expected| / bound for p = {ps} "
                   "(holds when <= 1, '!' fails); exact checks ok / FAIL; '-' n/a.",

@@ -120,8 +120,9 @@ def compare_target(
     failures = target_failures(suite)
     stats = [suite.stats(p) for p in suite.ps if _ran(suite, p)]
     edges = [suite.edge(c.id) for c in TARGET_EDGE_CASES]
-    beside = (compare(backends, impls, suite.ps, size=size, seed=seed, z=z, dtype=dtype)
-              if backends else None)
+    # The built-ins beside a target run in the target's dtype only.
+    beside = (compare(backends, impls, suite.ps, size=size, seed=seed, z=z, dtype=dtype,
+                      also=()) if backends else None)
     extra = []
     if beside is not None:
         for name in beside.backends:
