@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 from d2ldrop._backend import get_adapter
+from d2ldrop._dtypes import np_dtype
 from d2ldrop._validate import check_probability, check_seed
 from d2ldrop.backends.arrays import Tensor
 from d2ldrop.backends.base import Adapter
@@ -21,7 +22,7 @@ Init = Literal["normal", "framework"]
 KINDS: tuple[str, ...] = ("scratch", "concise")
 NOISES: tuple[str, ...] = ("dropout", "dropconnect", "gaussian-mult", "gaussian-add")
 INITS: tuple[str, ...] = ("normal", "framework")
-DTYPES: tuple[str, ...] = ("float32", "float64")
+DTYPES: tuple[str, ...] = ("float32", "float64", "bfloat16")
 
 
 @dataclass
@@ -40,7 +41,7 @@ class MLP:
         sizes: inputs, the two hidden widths, outputs.
         net: the framework's own model object.
         noise: the regularizer of the scratch model (``"dropout"`` by default).
-        dtype: ``"float32"`` or ``"float64"``.
+        dtype: ``"float32"``, ``"float64"`` or ``"bfloat16"``.
 
     Example:
         >>> net = d2ldrop.build_mlp("concise", seed=0, backend="torch")
@@ -107,7 +108,8 @@ def build_mlp(
     ``noise`` (scratch model only) replaces dropout by another regularizer of the
     same strength, see :func:`d2ldrop.backends.kernels.scratch_forward`. ``dtype``
     'float64' holds the parameters and computes in double precision (inputs are
-    cast to it), for lockstep runs; float32 is the chapter's.
+    cast to it), for lockstep runs; 'bfloat16' holds and computes in bfloat16
+    (the loss too) where the framework can; float32 is the chapter's.
 
     Args:
         kind: ``"scratch"``: raw parameters, ``relu(X W1 + b1)``, dropout, ...;
@@ -125,7 +127,7 @@ def build_mlp(
         seed: seeds the initial weights and the backend's generator; None
             leaves the generator as it is and draws fresh weights.
         backend: the backend's name or alias; None: the active one.
-        dtype: ``"float32"`` (the chapter's) or ``"float64"``.
+        dtype: ``"float32"`` (the chapter's), ``"float64"`` or ``"bfloat16"``.
 
     Returns:
         An :class:`MLP`; call it as ``net(X, training=True)``.
@@ -134,6 +136,8 @@ def build_mlp(
         ValueError: an unknown ``kind``, ``init``, ``noise`` or ``dtype``, a
             probability outside [0, 1], Gaussian noise at p = 1, or a bad seed.
         BackendNotAvailableError: the backend's framework is not installed.
+        TypeError: the framework cannot build or train the model in ``dtype``
+            on this device (bfloat16 on MXNet 1.9.1 or Paddle's CPU), naming its limit.
 
     Example:
         >>> net = d2ldrop.build_mlp("scratch", dropout1=0.2, dropout2=0.5, seed=0,
@@ -166,9 +170,12 @@ def build_mlp(
             raise InvalidArgumentError(f"Expected a positive integer {name}. Received: {size!r}")
     sizes = (int(num_inputs), int(num_hiddens1), int(num_hiddens2), int(num_outputs))
     adapter = get_adapter(backend)
+    adapter.check_model_dtype(dtype)
     if seed is not None:
         adapter.seed(seed)
-    params = normal_init(sizes, 0.01, seed, dtype) if init == "normal" else None
+    # Drawn in float32 and rounded once to ``dtype`` (numpy has bfloat16 only through ml_dtypes).
+    params = ([a.astype(np_dtype(dtype)) for a in normal_init(sizes, 0.01, seed)]
+              if init == "normal" else None)
     net = adapter.build_mlp(kind, sizes, dropout, params, noise=noise, dtype=dtype)
     return MLP(kind=kind, backend=adapter.name, dropout=dropout, sizes=sizes, net=net,
                noise=noise, dtype=dtype)

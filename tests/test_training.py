@@ -347,3 +347,80 @@ def test_other_noises_train_and_vanish_in_evaluation(backend, noise):
 def test_noise_needs_the_scratch_model():
     with pytest.raises(ValueError, match="needs the scratch model"):
         build_mlp("concise", noise="gaussian-add", backend="torch")
+
+
+# -- bfloat16: pure bfloat16 models where the framework can, a refusal where it cannot ------
+
+
+def _bf16_limit(backend):
+    """The framework's reason it cannot train in bfloat16 here, or None."""
+    from d2ldrop.backends import get_adapter
+
+    try:
+        get_adapter(backend).check_model_dtype("bfloat16")
+    except TypeError as err:
+        return str(err)
+    return None
+
+
+def test_bfloat16_training_stays_bfloat16_and_learns(backend, kind):
+    if _bf16_limit(backend) is not None:
+        pytest.skip(f"{backend} cannot train in bfloat16 (test_bfloat16_refusal)")
+    from d2ldrop.training import default_updater
+
+    net = build_mlp(kind, seed=0, backend=backend, dtype="bfloat16")
+    train_iter, test_iter = iters(backend, n_train=2048)
+    history = train_ch3(net, train_iter, test_iter, CrossEntropyLoss(), 2,
+                        SGD(0.5, default_updater(kind, [backend])), progress=False)
+    first, last = history.epochs
+    # A batch's mean loss is a bfloat16 (spacing 2^-6 near log 10): a fall of 4 spacings.
+    assert last.train_loss < first.train_loss - 4 * 2**-6, (first, last)
+    adapter = net.adapter
+    assert [p.dtype.name for p in adapter.get_mlp_params(net.net)] == ["bfloat16"] * 6
+    x, _ = next(iter(test_iter))
+    logits, hidden = adapter.mlp_forward(net.net, x, training=True)
+    assert [adapter.dtype_name(t) for t in (logits, *hidden)] == ["bfloat16"] * 3
+
+
+def test_bfloat16_refusal_names_the_framework_limit(backend, tmp_path, monkeypatch, capsys):
+    limit = _bf16_limit(backend)
+    if limit is None:
+        pytest.skip(f"{backend} trains in bfloat16")
+    with pytest.raises(TypeError, match="bfloat16") as err:
+        build_mlp("scratch", seed=0, backend=backend, dtype="bfloat16")
+    assert str(err.value) == limit
+    assert {"mxnet": "MXNet", "paddle": "Paddle"}.get(backend, "") in limit
+
+    def no_data(**kw):
+        raise AssertionError("the refusal must come before the data is read")
+
+    monkeypatch.setattr("d2ldrop.data.load_fashion_mnist_arrays", no_data)
+    code = main(["train", "-b", backend, "--dtype", "bfloat16", "--out", str(tmp_path)])
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err_lines == [f"d2ldrop train: error: {limit}"]
+
+
+def test_train_cli_bfloat16_records_the_dtype(backend, tmp_path, monkeypatch, capsys):
+    if _bf16_limit(backend) is not None:
+        pytest.skip(f"{backend} cannot train in bfloat16")
+    from d2ldrop.data import FashionMNIST
+
+    x, y = synthetic(512)
+    xt, yt = synthetic(256, seed=3)
+    monkeypatch.setattr("d2ldrop.data.load_fashion_mnist_arrays",
+                        lambda **kw: FashionMNIST(x, y, xt, yt))
+    code = main(["train", "-b", backend, "--dtype", "bfloat16", "--epochs", "1", "--seed", "0",
+                 "--quiet", "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    (row,) = json.loads((tmp_path / "summary.json").read_text())
+    assert row["dtype"] == "bfloat16" and row["epochs"] == 1
+    h = json.loads((tmp_path / f"history-{backend}-scratch.json").read_text())
+    assert h["config"]["dtype"] == "bfloat16"
+
+
+def test_lockstep_refuses_bfloat16(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--lockstep", "--dtype", "bfloat16", "--out", str(tmp_path)])
+    assert info.value.code == 2
+    assert "--lockstep compares the backends and numpy in float32 or float64" in (
+        capsys.readouterr().err)

@@ -86,6 +86,11 @@ class Adapter(abc.ABC):
             raise WrongTypeError(f"backend {self.name!r} has no {dtype} tensors "
                             f"(it has {', '.join(self.float_dtypes)})")
 
+    def check_model_dtype(self, dtype: str) -> None:
+        """Raise TypeError, naming the framework's limit, unless the MLPs can be built
+        and trained in ``dtype`` (parameters, activations and loss) on this device."""
+        self.check_dtype(dtype)
+
     def is_floating(self, x: Tensor) -> bool:
         return self.dtype_name(x) in self.float_dtypes
 
@@ -223,8 +228,8 @@ class Adapter(abc.ABC):
         after each hidden ReLU; 'concise' is the framework's Sequential with its
         own Dropout layers. ``params`` None keeps the framework's default
         initialization. ``noise`` (scratch only) is passed to scratch_forward.
-        ``dtype`` ('float32' or 'float64') is that of the parameters and of the
-        computation: mlp_forward casts inputs to it.
+        ``dtype`` ('float32', 'float64' or 'bfloat16') is that of the parameters
+        and of the computation: mlp_forward casts inputs to it.
         """
         if kind == "scratch":
             net = ScratchNet(self._new_scratch_params(sizes, dtype), dropout, noise)

@@ -42,10 +42,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--updater", choices=("scratch", "framework"), default=None,
                    help="SGD by hand or the framework's optimizer. Default: scratch for the "
                    "scratch model, framework for the concise one (as the book)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default=None,
+    p.add_argument("--dtype", choices=("float32", "float64", "bfloat16"), default=None,
                    help="precision of the parameters and the computation. Default: float32 "
                    "(the chapter's), float64 with --lockstep, where float32 rounding grows "
-                   "until the runs part (see docs/results/lockstep.md)")
+                   "until the runs part (see docs/results/lockstep.md). bfloat16: parameters, "
+                   "activations and loss in bfloat16, on the backends whose framework has "
+                   "the model's ops in it on CPU (not MXNet 1.9.1 nor Paddle 3.3.1: refused "
+                   "before training); not with --lockstep")
     p.add_argument("--seed", type=seed_type, default=None,
                    help="seed for initialization, batch order and dropout masks")
     p.add_argument("--out", type=dir_path, default=Path("runs/train"),
@@ -84,6 +87,10 @@ def _check_args(args: argparse.Namespace) -> None:
         parser.error(f"--batch-size: expected a positive integer. Received: {args.batch_size}")
     if args.dtype is None:
         args.dtype = "float64" if args.lockstep else "float32"
+    if args.lockstep and args.dtype == "bfloat16":
+        parser.error("--lockstep compares the backends and numpy in float32 or float64 (its "
+                     "agreement tolerances assume them); bfloat16 rounding would part the runs "
+                     "in the first steps. Received: --dtype bfloat16")
     if args.lockstep and args.init != "normal":
         parser.error("--lockstep: the backends must start from the same numpy-drawn "
                      "parameters, so it needs --init normal. Received: --init framework")
@@ -98,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
     backends = resolve_backends(args.backend)
     models = list(MODELS) if args.model == "all" else [args.model]
-    for name in backends:  # a missing framework fails before any training
-        get_adapter(name)
+    for name in backends:  # a missing framework or dtype fails before any training
+        get_adapter(name).check_model_dtype(args.dtype)
     data = load_fashion_mnist_arrays(data_dir=args.data_dir, download=args.download)
     from d2ldrop._outdir import claim
 
@@ -252,6 +259,7 @@ def summary_row(history) -> dict:
     return {
         "backend": history.backend,
         "model": history.model,
+        "dtype": history.config.get("dtype"),
         "epochs": len(history.epochs),
         "train_loss": r.train_loss,
         "train_acc": r.train_acc,

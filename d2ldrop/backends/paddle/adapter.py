@@ -14,6 +14,7 @@ from d2ldrop.backends import kernels
 from d2ldrop.backends.base import Adapter as _Base
 from d2ldrop.backends.base import ArrayOps, ScratchNet, Tensor
 from d2ldrop.backends.paddle.loader import import_paddle
+from d2ldrop.errors import WrongTypeError
 
 paddle = import_paddle()  # not a plain import: see loader.py
 from paddle import nn  # noqa: E402
@@ -58,6 +59,12 @@ _TRACE_WARNINGS = (
 
 def _cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(logits, y, reduction="mean")
+
+
+def _no_bfloat16_training() -> str:
+    return (f"Paddle {paddle.__version__} cannot train in bfloat16 on the CPU: the loss, "
+            "F.cross_entropy (its cross_entropy_with_softmax kernel), takes float32 and "
+            "float64 only; use --dtype float32")
 
 
 class Adapter(_Base):
@@ -172,6 +179,11 @@ class Adapter(_Base):
     def _write(self, param: Any, value: np.ndarray) -> None:
         with paddle.no_grad():
             param.set_value(self.from_numpy(np.asarray(value, np_dtype(self.dtype_name(param)))))
+
+    def check_model_dtype(self, dtype: str) -> None:
+        super().check_model_dtype(dtype)
+        if dtype == "bfloat16" and paddle.device.get_device().startswith("cpu"):
+            raise WrongTypeError(_no_bfloat16_training())
 
     def _model_dtype(self, net: Any) -> str:
         return self.dtype_name(self.parameters(net)[0][0])

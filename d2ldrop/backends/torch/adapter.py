@@ -132,11 +132,11 @@ class Adapter(_Base):
         return [t for m in linears for t in ((m.weight, True), (m.bias, False))]
 
     def _read(self, param: Any) -> np.ndarray:
-        return param.detach().cpu().numpy().copy()
+        return self.to_numpy(param)  # bfloat16 too
 
     def _write(self, param: Any, value: np.ndarray) -> None:
         with torch.no_grad():
-            param.copy_(torch.from_numpy(np.asarray(value)))
+            param.copy_(self.from_numpy(np.asarray(value)))
 
     def _model_dtype(self, net: Any) -> str:
         return self.dtype_name(self.parameters(net)[0][0])
