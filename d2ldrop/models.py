@@ -137,7 +137,7 @@ def build_mlp(
             probability outside [0, 1], Gaussian noise at p = 1, or a bad seed.
         BackendNotAvailableError: the backend's framework is not installed.
         TypeError: the framework cannot build or train the model in ``dtype``
-            on this device (bfloat16 on MXNet 1.9.1 or Paddle's CPU), naming its limit.
+            on this device (bfloat16 where it lacks a kernel), naming its limit.
 
     Example:
         >>> net = d2ldrop.build_mlp("scratch", dropout1=0.2, dropout2=0.5, seed=0,

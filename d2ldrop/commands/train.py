@@ -47,8 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "(the chapter's), float64 with --lockstep, where float32 rounding grows "
                    "until the runs part (see docs/results/lockstep.md). bfloat16: parameters, "
                    "activations and loss in bfloat16, on the backends whose framework has "
-                   "the model's ops in it on CPU (not MXNet 1.9.1 nor Paddle 3.3.1: refused "
-                   "before training); not with --lockstep")
+                   "the model's ops in it on this device (the others refuse it before "
+                   "training, naming their limit); not with --lockstep")
     p.add_argument("--seed", type=seed_type, default=None,
                    help="seed for initialization, batch order and dropout masks")
     p.add_argument("--out", type=dir_path, default=Path("runs/train"),
