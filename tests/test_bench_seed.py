@@ -143,17 +143,19 @@ d2l.train_ch3("concise net", num_epochs)
 
 FAKE_D2L = '''
 TRAINED = []
+CLOCK = [100.0]  # the worker's perf_counter in the test: epoch e takes 2 + e s, a plot 0.25 s
 
 
 class Animator:
     def add(self, x, y):
-        pass
+        CLOCK[0] += 0.25
 
 
 def train_ch3(net, num_epochs):
     animator = Animator()
     for epoch in range(num_epochs):
         TRAINED.append((net, epoch))
+        CLOCK[0] += 2.0 + epoch
         animator.add(epoch + 1, (0.5, 0.8, 0.75))
     TRAINED.append((net, "the asserts after the last epoch"))
 '''
@@ -169,16 +171,18 @@ def test_the_worker_times_the_asked_model_for_the_asked_epochs(
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in ("d2l", "d2l.fake"):
         monkeypatch.delitem(sys.modules, name, raising=False)
+    import d2l.fake
     from seed_chapter import worker
 
+    monkeypatch.setattr(worker.time, "perf_counter", lambda: d2l.fake.CLOCK[0])
     framework = chapter.Framework("fake", "d2l.fake", (), "")
     result = worker.run("fake", model, 3, framework, tmp_path / "cells.md")
-    import d2l.fake
-
     # Only the asked model, stopped after 3 epochs (the end of train_ch3 not reached).
     assert d2l.fake.TRAINED == [(f"{model} net", e) for e in range(3)]
-    assert len(result["epochs"]) == len(result["add_seconds"]) == 3
-    assert all(s >= 0 for s in result["epochs"])
+    # Each epoch from the end of the previous one (the first from the call) to the end
+    # of its plot update.
+    assert result["epochs"] == [2.25, 3.25, 4.25]
+    assert result["add_seconds"] == [0.25] * 3
     assert result["metrics"] == [[0.5, 0.8, 0.75]] * 3
     with pytest.raises(SystemExit, match="trained 10 of 11"):
         worker.run("fake", model, 11, framework, tmp_path / "cells.md")
