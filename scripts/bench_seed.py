@@ -57,6 +57,7 @@ ENV_AT_START = dict(os.environ)  # before d2ldrop is imported: what the runs sta
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -160,7 +161,7 @@ def _tail(log: Path, lines: int = 15) -> str:
 
 
 class Bench:
-    """One benchmark: the temporary home, the environments and the runs' results."""
+    """One benchmark: the temporary home, the runs' environments, the runs."""
 
     def __init__(self, args: argparse.Namespace, root: Path, source: Path) -> None:
         self.args, self.root, self.source = args, root, source
@@ -233,8 +234,8 @@ class Bench:
 
 # -- the report ----------------------------------------------------------------------
 def _detail(side: str, backend: str, model: str, r: dict[str, Any]) -> str:
-    epochs = ", ".join(f"{s:.2f}" for s in r["epochs"]) if side == "seed" else ""
     if side == "seed":
+        epochs = ", ".join(f"{s:.2f}" for s in r["epochs"])
         plot = ", ".join(f"{s:.2f}" for s in r["add_seconds"])
         loss, train_acc, test_acc = r["metrics"][-1]
         return (f"seed    {backend} {model}: epochs {epochs} s (the plot update {plot}); "
@@ -249,7 +250,7 @@ def _median(runs: list[dict[str, Any]]) -> float:
     return statistics.median(r["s"] for r in runs)
 
 
-def report(bench: Bench, results: dict[tuple[str, str], dict[str, list[dict[str, Any]]]],
+def report(results: dict[tuple[str, str], dict[str, list[dict[str, Any]]]],
            limit: float) -> str:
     """The table: seconds per epoch, speed-up, the 5x goal, each over the limit."""
     rows = [["backend", "model", "seed s/epoch", "d2ldrop s/epoch", "speed-up", f">= {TARGET:g}x",
@@ -286,8 +287,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep:
             print(f"kept: {root} (the runs' logs and the temporary home)")
         else:
-            import shutil
-
             shutil.rmtree(root, ignore_errors=True)
 
 
@@ -334,7 +333,7 @@ def _bench(args: argparse.Namespace, root: Path, source: Path, exact: bool) -> i
                     print(_detail(side, backend, model, r) + f"; load before {load}", flush=True)
     print(f"\nseconds per epoch (median of {args.epochs} epochs; seed: train_ch3's training, "
           f"test evaluation and plot; d2ldrop: train + eval medians after a warm-up); "
-          f"x limit: over {limit:.2f} s\n" + report(bench, results, limit))
+          f"x limit: over {limit:.2f} s\n" + report(results, limit))
     print(f"load average at the end {bench_train._load_average()}")
     return 1 if failed else 0
 
