@@ -117,24 +117,36 @@ def test_a_users_program_gets_the_openmp_runtimes_own_wait_policy(backend):
 def test_free_cores_count_a_core_taken_when_more_than_half_of_it_is_busy():
     assert threads.free_cores(2, 0.0) == threads.free_cores(2, 0.4) == 2
     assert threads.free_cores(2, 0.6) == threads.free_cores(2, 1.0) == 1
-    assert threads.free_cores(2, 5.0) == 1  # never none
+    assert threads.free_cores(2, 1.6) == threads.free_cores(2, 5.0) == 0
     assert threads.free_cores(16, 1.0) == 15
     assert threads.free_cores(4, None) == 4  # not sampled: every core
 
 
+def test_a_team_is_the_free_cores_or_every_core_when_none_is_free():
+    assert threads.team_size(2, 2) == 2
+    assert threads.team_size(2, 1) == 1
+    assert threads.team_size(16, 15) == 15
+    assert threads.team_size(2, 0) == 2  # a share of a machine busy everywhere
+
+
 def test_the_policy_spins_only_when_every_core_is_free():
     """libgomp's default wait (spin, then sleep) on idle cores; beside another busy
-    process no spinning (PASSIVE), on every core (fewer threads: a smaller share)."""
+    process no spinning (PASSIVE), on the free cores; every core busy: all of
+    them, PASSIVE (fewer threads: a smaller share)."""
     for backend in ("torch", "mxnet"):
         assert threads.choose([backend], 2, 0.1) == (2, "default")
-        assert threads.choose([backend], 2, 1.0) == (2, "PASSIVE")
-        assert threads.choose([backend], 8, 2.0) == (8, "PASSIVE")
+        assert threads.choose([backend], 2, 1.0) == (1, "PASSIVE")
+        assert threads.choose([backend], 8, 2.0) == (6, "PASSIVE")
+        assert threads.choose([backend], 2, 3.0) == (2, "PASSIVE")
     assert threads.choose(["tensorflow"], 2, 0.0) == (2, "PASSIVE")
-    assert threads.choose(["jax"], 4, 3.0) == (4, "PASSIVE")  # no preference: never spin
+    assert threads.choose(["tensorflow"], 2, 1.0) == (2, "PASSIVE")  # Eigen's pools: every core
+    assert threads.choose(["jax"], 4, 3.0) == (1, "PASSIVE")  # no preference: never spin
+    assert threads.choose(["jax"], 4, 4.0) == (4, "PASSIVE")
     # One OpenMP runtime per process: a process that loads several backends merges
     # their choices (the fewest threads; PASSIVE if any needs it).
     assert threads.choose(["jax", "torch"], 2, 0.0) == (2, "default")
     assert threads.choose(["tensorflow", "torch"], 2, 0.0) == (2, "PASSIVE")
+    assert threads.choose(["tensorflow", "torch"], 2, 1.0) == (1, "PASSIVE")
     assert threads.choose(["torch"], 2, None) == (2, "default")  # not sampled: free
 
 

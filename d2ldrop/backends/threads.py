@@ -159,10 +159,26 @@ def sample(seconds: float = SAMPLE_SECONDS) -> tuple[int, float | None]:
 
 # -- the choice ----------------------------------------------------------------------
 def free_cores(cores: int, busy: float | None) -> int:
-    """Cores left to a run: a core counts as taken when more than half of one is busy."""
+    """Cores left to a run (0: every core busy): a core counts as taken when more
+    than half of one is busy."""
     if busy is None:
         return cores
-    return max(1, min(cores, cores - math.floor(busy + 0.5)))
+    return max(0, min(cores, cores - math.floor(busy + 0.5)))
+
+
+def team_size(cores: int, free: int) -> int:
+    """Threads for a team that meets at a barrier after every operator (OpenMP,
+    XLA's and TensorFlow's Eigen pools): the free cores while some are free, every
+    core when none is.
+
+    A team larger than the free cores waits at every barrier for the thread that
+    shares its core with another process: beside one busy process on two cores,
+    torch took 2.2 s an epoch with two PASSIVE threads and 1.8 s with one (issue
+    22's table; ACTIVE: 5.2 s). With no core free, a team of every core keeps a
+    larger share of a machine the scheduler divides between runnable threads
+    (torch 6.9 s with two PASSIVE threads, 12.3 s with one, at a load of 7 to 12).
+    """
+    return free if free > 0 else cores
 
 
 def choose(backends: Iterable[str], cores: int, busy: float | None) -> tuple[int, str]:

@@ -5,14 +5,18 @@ XLA's CPU backend runs compiled code on an Eigen thread pool of all the cores;
 thread instead (``--xla_cpu_multi_thread_eigen=false
 intra_op_parallelism_threads=1``). There is no setter afterwards, and no OpenMP.
 
-The policy: XLA's pool of every core (one thread took a smaller share of a busy
-machine); no wait policy, since no OpenMP runtime loads in a JAX process.
+The policy: XLA's pool of every free core, which with one core of two busy is the
+calling thread alone (``team_size``: Eigen's workers meet after every operator,
+and a worker sharing its core with another process holds the team up); every
+core when none is free. No wait policy: no OpenMP runtime loads in a JAX process.
 """
 
 from __future__ import annotations
 
 import os
 from types import ModuleType
+
+from d2ldrop.backends.threads import team_size
 
 #: Variables that go together: a user who sets one keeps the group.
 GROUPS = (("XLA_FLAGS",),)
@@ -28,7 +32,7 @@ def environment(n: int) -> dict[str, str]:
 def policy(cores: int, free: int) -> tuple[int, str | None]:
     """(threads, wait) for a run on ``cores`` cores of which ``free`` are idle
     (wait None: no preference)."""
-    return cores, None
+    return team_size(cores, free), None
 
 
 def set_threads(module: ModuleType, n: int) -> None:

@@ -7,15 +7,18 @@ It reads them once, when it loads, and has no setter afterwards; its OpenMP
 runtime (libgomp) reads ``OMP_WAIT_POLICY`` then too.
 
 The policy is PyTorch's (the same runtime): every core free, a team of all of
-them with libgomp's default wait; some busy, all of them, waiting passively
-(MXNet's own default of half the CPUs, one thread here, was the slowest: 12.1 s
-an epoch against 7.2 s for two PASSIVE threads, on a busy machine).
+them with libgomp's default wait; some busy, a team of the free ones waiting
+passively; none free, every core, waiting passively (MXNet's own default of
+half the CPUs, one thread here, was the slowest: 12.1 s an epoch against 7.2 s
+for two PASSIVE threads, on a busy machine).
 """
 
 from __future__ import annotations
 
 import os
 from types import ModuleType
+
+from d2ldrop.backends.threads import team_size
 
 #: Variables that go together: a user who sets one keeps the group.
 GROUPS = (("MXNET_OMP_MAX_THREADS", "MXNET_CPU_WORKER_NTHREADS"),)
@@ -28,7 +31,7 @@ def environment(n: int) -> dict[str, str]:
 
 def policy(cores: int, free: int) -> tuple[int, str]:
     """(threads, wait) for a run on ``cores`` cores of which ``free`` are idle."""
-    return cores, ("default" if free >= cores else "PASSIVE")
+    return team_size(cores, free), ("default" if free >= cores else "PASSIVE")
 
 
 def set_threads(module: ModuleType, n: int) -> None:
