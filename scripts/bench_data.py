@@ -15,6 +15,7 @@ import sys
 import time
 
 import d2ldrop
+import d2ldrop.backends
 from d2ldrop.data import load_fashion_mnist_arrays
 from d2ldrop.errors import BackendNotAvailableError, DataError
 
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'backend':<12}{'batches':>8}{'s/epoch (median)':>18}{'min':>8}{'max':>8}")
     status = 0
-    for name in args.backend or d2ldrop.available_backends():
+    names = args.backend or d2ldrop.available_backends()
+    d2ldrop.backends.load_in_order(names, skip_unavailable=True)  # one missing: skipped below
+    for name in names:
         try:
             train, _ = d2ldrop.load_data_fashion_mnist(
                 args.batch_size, args.resize, backend=name, data_dir=args.data_dir, seed=0

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from d2ldrop._io import write_json
-from d2ldrop.backends import get_adapter
+from d2ldrop.backends import load_in_order
 from d2ldrop.backends.registry import canonical_name, installed
 from d2ldrop.cli import main as d2ldrop_main
 from d2ldrop.data import load_fashion_mnist_arrays
@@ -83,8 +83,7 @@ def one_seed(args: argparse.Namespace, rest: list[str]) -> int:
 
 def several_seeds(args: argparse.Namespace) -> int:
     backends = args.backends or installed()
-    for backend in backends:  # a framework that fails to import stops us before any run
-        get_adapter(backend)
+    load_in_order(backends)  # a framework that fails to import stops us before any run
     data = load_fashion_mnist_arrays(data_dir=args.data_dir)
     counts = Counts()
     rows = run_book(backends, KINDS, args.seeds, args.epochs, store=args.out / "runs",

@@ -40,14 +40,25 @@ def _selected_backends() -> list[str]:
 
 
 SELECTED_BACKENDS: list[str] = _selected_backends()
+_loaded_in_order: list[bool] = []
+
+
+def load_selected() -> None:
+    """Load the selected backends once, in an order that works (MXNet before
+    TensorFlow), at the first test that needs one, so that the order of the tests
+    never decides which can load; one that cannot is skipped by its tests."""
+    if not _loaded_in_order:
+        _loaded_in_order.append(True)
+        d2ldrop.backends.load_in_order(SELECTED_BACKENDS, skip_unavailable=True)
 
 
 def require_backend(name: str) -> None:
     """Skip (fail under CI) unless the framework of backend ``name`` imports."""
+    load_selected()
     try:
         d2ldrop.backends.get_adapter(name)
     except BackendNotAvailableError as err:
-        reason = f"{name} not installed ({install_hint(name)}): {err.__cause__}"
+        reason = f"{name} not installed ({install_hint(name)}): {err.__cause__ or err}"
         if IN_CI:
             pytest.fail(f"CI must test every selected backend, but {reason}")
         pytest.skip(reason)
@@ -59,12 +70,13 @@ def require_backends(names: list[str]) -> None:
     A test over several backends is skipped only if one of *its* backends is
     missing, naming every missing one (never after testing some of them).
     """
+    load_selected()
     missing = []
     for name in names:
         try:
             d2ldrop.backends.get_adapter(name)
         except BackendNotAvailableError as err:
-            missing.append(f"{name} ({install_hint(name)}): {err.__cause__}")
+            missing.append(f"{name} ({install_hint(name)}): {err.__cause__ or err}")
     if missing:
         reason = "not installed: " + "; ".join(missing)
         if IN_CI:

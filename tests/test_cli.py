@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from support import python
+from support import SELECTED_BACKENDS, python, require_backend
 
 from d2ldrop.cli import main
 
@@ -32,7 +32,9 @@ def _printed_values(text: str) -> np.ndarray:
 
 
 def test_demo_alias(capsys):
-    pytest.importorskip("tensorflow")
+    if "tensorflow" not in SELECTED_BACKENDS:
+        pytest.skip("tensorflow not selected")
+    require_backend("tensorflow")  # through the suite's loading, not a plain import
     assert main(["demo", "-b", "tf"]) == 0
     assert "== backend: tensorflow ==" in capsys.readouterr().out
 

@@ -11,7 +11,10 @@ that need more than :func:`d2ldrop.use_backend` and :func:`d2ldrop.available_bac
 Example:
 
     from d2ldrop.backends import get_adapter
-    adapter = get_adapter("torch")   # imports torch now, once
+    adapter = get_adapter("torch")   # imports torch now, once, and no other framework
+
+A program that uses several backends in one process loads them first with
+:func:`load_in_order` (MXNet cannot load after TensorFlow).
 """
 
 from __future__ import annotations
@@ -30,17 +33,24 @@ if TYPE_CHECKING:
         get_backend,
         use_backend,
     )
-    from d2ldrop.backends.registry import EXTRAS, install_hint, installed
+    from d2ldrop.backends.registry import EXTRAS, install_hint, installed, load_in_order
 
 __all__ = [
     "ALIASES", "BACKENDS", "DEFAULT_BACKEND", "ENV_VAR", "EXTRAS", "available_backends",
-    "canonical_name", "get_adapter", "get_backend", "install_hint", "installed", "use_backend",
+    "canonical_name", "get_adapter", "get_backend", "install_hint", "installed",
+    "load_in_order", "use_backend",
 ]
+#: Names read from the registry itself (the others from d2ldrop._backend).
+_REGISTRY = ("EXTRAS", "install_hint", "installed", "load_in_order")
 
 
 def __getattr__(name: str) -> Any:
     # Read from d2ldrop._backend on first use: it imports this package's registry,
     # so importing it here, as the package loads, would be circular.
+    if name in _REGISTRY:
+        from d2ldrop.backends import registry
+
+        return getattr(registry, name)
     if name in __all__:
         from d2ldrop import _backend
 

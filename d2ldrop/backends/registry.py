@@ -38,10 +38,9 @@ class BackendSpec:
     tensor_roots: tuple[str, ...] = ()
     #: The pip extra of d2ldrop that installs the framework.
     extra: str = ""
-    #: Backends whose framework must be imported before this one's, if installed.
+    #: Backends whose framework cannot be imported after this one's: loaded
+    #: together (:func:`load_in_order`), they come first; loaded later, refused.
     load_after: tuple[str, ...] = ()
-    #: ``module:function`` that imports the framework (default: a plain import).
-    importer: str | None = None
     #: ``module:function`` turning an import failure into an explanation, or None.
     diagnose: str | None = None
 
@@ -64,13 +63,12 @@ SPECS: tuple[BackendSpec, ...] = (
     ),
     BackendSpec(
         "mxnet", "mxnet", aliases=("mx",), tensor_roots=("mxnet",), extra="mxnet",
-        importer="d2ldrop.backends.mxnet.loader:import_mxnet",
         diagnose="d2ldrop.backends.mxnet.loader:diagnose",
     ),
     BackendSpec("jax", "jax", tensor_roots=("jax", "jaxlib"), extra="jax"),
     BackendSpec(
         "paddle", "paddle", aliases=("paddlepaddle",), tensor_roots=("paddle",),
-        extra="paddle", importer="d2ldrop.backends.paddle.loader:import_paddle",
+        extra="paddle",
     ),
 )
 
@@ -161,24 +159,31 @@ def _resolve(ref: str) -> Callable[..., object]:
     return getattr(importlib.import_module(module), attr)
 
 
-def _import_framework(name: str) -> ModuleType:
-    spec = BY_NAME[name]
-    if spec.importer is not None:
-        return _resolve(spec.importer)()  # type: ignore[return-value]
-    return importlib.import_module(spec.module)
+def safe_order(names: Iterable[str]) -> list[str]:
+    """The canonical names of ``names``, reordered so that each backend comes after
+    those it must load after (``load_after``); otherwise in the given order."""
+    wanted = list(dict.fromkeys(canonical_name(n) for n in names))
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        for first in BY_NAME[name].load_after:
+            if first in wanted:
+                visit(first)
+        ordered.append(name)
+
+    for name in wanted:
+        visit(name)
+    return ordered
 
 
-def _load_first(name: str) -> None:
-    """Import the installed frameworks that backend ``name``'s must follow, while
-    that is still possible (not once ``name``'s own framework is imported)."""
-    if BY_NAME[name].module in sys.modules:
-        return  # imported by the caller: too late for the others, which are refused
-    for first in BY_NAME[name].load_after:
-        if BY_NAME[first].module not in sys.modules and is_installed(first):
-            try:
-                _import_framework(first)
-            except Exception:  # noqa: BLE001, S110 - a broken MXNet must not stop TensorFlow
-                pass
+def loads_before(name: str, among: Iterable[str]) -> list[str]:
+    """The backends of ``among`` whose framework must be imported before backend
+    ``name``'s, in a safe order (those of a process that may run any of ``among``)."""
+    name = canonical_name(name)
+    firsts = {canonical_name(n) for n in among} & set(BY_NAME[name].load_after)
+    return [n for n in safe_order(firsts) if n != name]
 
 
 def _refuse_late_load(name: str) -> None:
@@ -186,16 +191,61 @@ def _refuse_late_load(name: str) -> None:
     after = [s.name for s in SPECS if name in s.load_after and s.module in sys.modules]
     if after:
         first = BY_NAME[after[0]]
+        both = [name, first.name]
         raise BackendNotAvailableError(
             f"The {name!r} backend cannot load in this process: {first.module} is "
             f"already imported, and {BY_NAME[name].module} crashes when it loads after it. "
-            f"Load {name} first (d2ldrop.backends.get_adapter({name!r}) or import "
-            f"{BY_NAME[name].module} before {first.module}), or use it in another process"
+            f"What works: load both before {first.module} is imported, in a safe order, "
+            f"with d2ldrop.backends.load_in_order({both!r}) (the commands that run several "
+            f"backends do this), or import {BY_NAME[name].module} before {first.module}, "
+            f"or use {name} in another process"
         )
 
 
+def load_in_order(names: Iterable[str], *, skip_unavailable: bool = False) -> list[str]:
+    """Import the frameworks of backends ``names`` now, in an order that works.
+
+    Loading a backend imports its own framework and nothing else, so a process
+    that uses several backends loads them in the order it uses them. Some
+    frameworks cannot load after another one (MXNet 1.9.1 crashes when it loads
+    after TensorFlow, and is then refused): a program that uses several backends
+    calls this first, with all of them, before it (or a module it imports)
+    imports any of their frameworks. ``d2ldrop train/stats/compare/demo`` with
+    several backends, lockstep runs, the conformance comparisons and sweeps do.
+
+    Args:
+        names: backend names or aliases, in any order.
+        skip_unavailable: True: a backend whose framework is missing, fails to
+            import or cannot load any more is left out (the call that uses it
+            raises later); False: its BackendNotAvailableError is raised.
+
+    Returns:
+        The canonical names whose adapters are loaded, in the order they loaded.
+
+    Raises:
+        UnknownBackendError: a name that is no backend.
+        BackendNotAvailableError: (unless ``skip_unavailable``) a framework is
+            missing or fails to import, or cannot load after a framework already
+            imported (the message says what order works).
+
+    Example:
+        >>> d2ldrop.backends.load_in_order(["tensorflow", "mxnet"])
+        ['mxnet', 'tensorflow']
+    """
+    loaded = []
+    for name in safe_order(names):
+        try:
+            load_adapter_module(name)
+        except BackendNotAvailableError:
+            if not skip_unavailable:
+                raise
+            continue
+        loaded.append(name)
+    return loaded
+
+
 def load_adapter_module(name: str) -> ModuleType:
-    """Import ``d2ldrop.backends.<name>.adapter``, which imports its framework (in a safe order).
+    """Import ``d2ldrop.backends.<name>.adapter``, which imports its framework (only that one).
 
     Raises BackendNotAvailableError, chained from the cause, when the framework
     is missing or fails to import.
@@ -204,7 +254,6 @@ def load_adapter_module(name: str) -> ModuleType:
     if spec.module not in sys.modules:
         _refuse_late_load(name)
     try:
-        _load_first(name)
         return importlib.import_module(f"{spec.package}.adapter")
     except ImportError as err:
         raise BackendNotAvailableError(

@@ -28,10 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from d2ldrop import dropout_layer, from_numpy, seed
+    from d2ldrop.backends import load_in_order
     from d2ldrop.commands._args import resolve_backends
 
     status = 0
-    for i, name in enumerate(resolve_backends(args.backend)):
+    backends = resolve_backends(args.backend)
+    load_in_order(backends, skip_unavailable=True)  # each one missing is reported below
+    for i, name in enumerate(backends):
         if i:
             print()
         print(f"== backend: {name} ==")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from d2ldrop._backend import get_adapter, get_backend
+from d2ldrop._backend import get_backend
 from d2ldrop._io import to_json
-from d2ldrop.backends.registry import installed
+from d2ldrop.backends.registry import installed, load_in_order
 from d2ldrop.commands._args import add_backend_argument, resolve_backends, seed_type
 from d2ldrop.conformance import (
     DEFAULT_PS,
@@ -23,7 +23,7 @@ from d2ldrop.conformance.stats import check_stats_args
 from d2ldrop.conformance.target import Target, load_target, target_backends
 from d2ldrop.conformance.target_gate import target_stats_run
 from d2ldrop.conformance.target_report import render_target_stats
-from d2ldrop.errors import BackendNotAvailableError, UsageError
+from d2ldrop.errors import UsageError
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -141,11 +141,9 @@ def target_of(args: argparse.Namespace) -> Target | None:
         return None
     # The built-ins' frameworks load before the target's module, which may import
     # one of them itself: some (MXNet) cannot load after another (TensorFlow).
-    for name in [*beside_backends(args.backend), *getattr(args, "require", [])]:
-        try:
-            get_adapter(name)
-        except BackendNotAvailableError:
-            pass  # reported as skipped by the run beside the target
+    # One missing is reported as skipped by the run beside the target.
+    load_in_order([*beside_backends(args.backend), *getattr(args, "require", [])],
+                  skip_unavailable=True)
     return load_target(args.target, args.target_backend)
 
 

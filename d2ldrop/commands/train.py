@@ -99,13 +99,14 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
-    from d2ldrop.backends import get_adapter
+    from d2ldrop.backends import load_in_order
     from d2ldrop.commands._args import resolve_backends
     from d2ldrop.data import load_fashion_mnist_arrays
 
     backends = resolve_backends(args.backend)
     models = list(MODELS) if args.model == "all" else [args.model]
-    for name in backends:  # a missing framework or dtype fails before any training
+    load_in_order(backends)  # a missing framework fails before any training
+    for name in backends:  # so does a dtype one of them cannot train in
         get_adapter(name).check_model_dtype(args.dtype)
     data = load_fashion_mnist_arrays(data_dir=args.data_dir, download=args.download)
     from d2ldrop._outdir import claim

@@ -10,7 +10,7 @@ from typing import Any
 from d2ldrop._backend import get_adapter
 from d2ldrop._io import json_safe
 from d2ldrop.backends.quirks import quirks_of
-from d2ldrop.backends.registry import BACKENDS, canonical_name, installed
+from d2ldrop.backends.registry import BACKENDS, canonical_name, installed, load_in_order
 from d2ldrop.conformance.bounds import Z, two_sided_alpha
 from d2ldrop.conformance.checks import check_cell
 from d2ldrop.conformance.edges import EDGE_CASE_IDS, SCRATCH_EXPECTED, EdgeOutcome, edge_cases
@@ -217,7 +217,6 @@ def compare(
         (True, [])
     """
     wanted = set(installed() if backends is None else (canonical_name(b) for b in backends))
-    # The registry's order, which is also a safe order to import the frameworks in.
     names = [b for b in BACKENDS if b in wanted]
     impl_list = [check_impl(i) for i in impls]
     p_list = [check_stats_args(p, size, seed, dtype, z) for p in ps]
@@ -226,6 +225,7 @@ def compare(
         for p in d_ps:
             check_stats_args(p, size, seed, d, z)
     not_applicable: dict[str, dict[str, str]] = {d: {} for d in extra}
+    load_in_order(names, skip_unavailable=True)  # one that cannot load is skipped below
     unsupported: dict[str, str] = {}
     run: list[str] = []
     skipped: dict[str, str] = {}

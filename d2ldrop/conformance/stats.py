@@ -21,6 +21,7 @@ from d2ldrop._dtypes import FLOAT_DTYPES, np_dtype
 from d2ldrop._io import json_safe
 from d2ldrop._memory import check_memory
 from d2ldrop._validate import check_probability, check_seed
+from d2ldrop.backends.registry import load_in_order
 from d2ldrop.conformance.bounds import Z, two_sided_alpha
 from d2ldrop.conformance.calls import eval_call, layer_checks, read, seed_checks
 from d2ldrop.conformance.calls import other_seed as other_seed  # re-exported
@@ -351,6 +352,7 @@ def run_stats(
     one whose framework has no ``dtype`` tensors in ``unsupported``.
     """
     run = StatsRun(z=z, results=[])
+    load_in_order(backends, skip_unavailable=True)  # one that cannot load is skipped below
     for name in backends:
         try:
             try:

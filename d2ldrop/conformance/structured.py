@@ -21,7 +21,7 @@ from typing import Any
 from d2ldrop._backend import get_adapter
 from d2ldrop._text import table
 from d2ldrop.backends.quirks import Structured, quirks_of
-from d2ldrop.backends.registry import BACKENDS, canonical_name
+from d2ldrop.backends.registry import BACKENDS, canonical_name, load_in_order
 from d2ldrop.conformance.bounds import Z
 from d2ldrop.conformance.stats import DEFAULT_PS, DEFAULT_SIZE, DropoutStats, target_stats
 from d2ldrop.conformance.target import Target
@@ -62,8 +62,10 @@ def structured_comparison(
     """The rows of every installed backend among ``backends`` (registry order), and
     the backends skipped (name -> why)."""
     wanted = {canonical_name(b) for b in backends}
+    names = [b for b in BACKENDS if b in wanted]
     rows, skipped = [], {}
-    for name in (b for b in BACKENDS if b in wanted):
+    load_in_order(names, skip_unavailable=True)  # one that cannot load is skipped below
+    for name in names:
         try:
             pairs = structured_targets(name)
         except BackendNotAvailableError as err:

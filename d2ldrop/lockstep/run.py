@@ -14,6 +14,7 @@ import numpy as np
 
 from d2ldrop._backend import get_adapter
 from d2ldrop._validate import check_seed
+from d2ldrop.backends.registry import load_in_order
 from d2ldrop.data import Batches
 from d2ldrop.display.figure import InlineFigure
 from d2ldrop.display.live import live_figure
@@ -73,6 +74,7 @@ def run_lockstep(
     """
     if kind not in KINDS:
         raise InvalidArgumentError(f"Expected kind in {KINDS}. Received: kind={kind!r}")
+    load_in_order(backends)  # every framework first, in an order that works
     backends = [get_adapter(b).name for b in backends]
     if not backends or len(set(backends)) != len(backends):
         raise InvalidArgumentError(

@@ -12,6 +12,7 @@ exception propagates.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass
@@ -75,6 +76,9 @@ def run_tasks(tasks: Sequence[Task], store: RunStore, data: Any, *,
             if on_record is not None:
                 on_record(key, record, False)
     pending = [task for key, task in todo.items() if key not in records]
+    # Every task knows the backends still to run: the process that runs it may run the others.
+    every = tuple(dict.fromkeys(task.spec.backend for task in pending))
+    pending = [dataclasses.replace(task, sweep_backends=every) for task in pending]
 
     def finish(task: Task, outcome: dict[str, Any]) -> None:
         result = outcome.pop("result")

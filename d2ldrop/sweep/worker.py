@@ -22,6 +22,7 @@ from typing import Any
 
 from d2ldrop._backend import get_adapter
 from d2ldrop.backends import threads
+from d2ldrop.backends.registry import load_in_order, loads_before
 from d2ldrop.sweep.spec import RunSpec
 
 #: Performs a run: (spec, data) -> {"metrics": ..., "curves": ..., "error": ...}.
@@ -38,6 +39,9 @@ class Task:
     spec: RunSpec
     procedure: Procedure
     threads: int | None = None
+    #: The backends of the whole sweep: a worker may run any of them, one after
+    #: another, so a framework that cannot load after this task's loads first.
+    sweep_backends: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,12 @@ def execute(task: Task, data: Any) -> dict[str, Any]:
     if isinstance(data, Shared):
         data = _SHARED[data.name]
     n = task.threads
-    backend = [task.spec.backend]
+    backend = [*loads_before(task.spec.backend, task.sweep_backends), task.spec.backend]
     setting = None
     if n is not None:
         # Before the framework loads (its engines read the variables), and after.
         setting = threads.configure(n, backend)
+    load_in_order(backend[:-1], skip_unavailable=True)  # this task's needs only its own
     get_adapter(task.spec.backend)
     if n is not None:
         threads.configure(n, backend)  # the setters of the frameworks now imported
