@@ -99,7 +99,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
-    from d2ldrop.backends import load_in_order
+    from d2ldrop.backends import get_adapter, load_in_order
     from d2ldrop.commands._args import resolve_backends
     from d2ldrop.data import load_fashion_mnist_arrays
 
