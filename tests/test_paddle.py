@@ -156,20 +156,34 @@ def test_uniforms_are_in_zero_one(adapter):
     assert abs(u.mean(dtype=np.float64) - 0.5) <= 5 * np.sqrt(1 / 12 / u.size)
 
 
-@pytest.mark.parametrize("kind", ["scratch", "concise"])
-def test_training_steps_are_those_of_the_eager_step(adapter, kind, monkeypatch):
-    """The concise model trains as a static program (paddle.jit.to_static): the
-    same masks and bit-identical parameters as the eager step, from one seed."""
+@pytest.mark.parametrize("kind, noise, dtype, updater", [
+    ("scratch", "dropout", "float32", "scratch"),
+    ("scratch", "dropout", "float64", "scratch"),
+    ("scratch", "dropout", "float32", "framework"),
+    ("scratch", "dropconnect", "float32", "scratch"),
+    ("scratch", "gaussian-mult", "float32", "scratch"),
+    ("scratch", "gaussian-add", "float64", "scratch"),
+    ("concise", "dropout", "float32", "scratch"),
+    ("concise", "dropout", "float32", "framework"),
+])
+def test_training_steps_are_those_of_the_eager_step(adapter, kind, noise, dtype, updater,
+                                                    monkeypatch):
+    """Both models train as static programs (paddle.jit.to_static): the same
+    draws and bit-identical losses, parameters and test predictions as the eager
+    step, from one seed. For the scratch model this holds because the traced
+    ``x / (1 - p)`` stays a division (Ops.divide): traced, ``x / c`` is scale(x, 1/c)."""
     rng = np.random.default_rng(0)
     x = adapter.from_numpy(rng.random((64, 1, 28, 28), dtype=np.float32))
     y = adapter.from_numpy(rng.integers(0, 10, 64).astype(np.int64))
 
     def train() -> list[np.ndarray]:
         d2ldrop.seed(3, backend="paddle")
-        net = adapter.build_mlp(kind, (784, 32, 32, 10), (0.2, 0.5), None)
-        step = adapter.make_train_step(net, 0.1, "scratch")
+        net = adapter.build_mlp(kind, (784, 32, 32, 10), (0.2, 0.5), None,
+                                noise=noise, dtype=dtype)
+        step = adapter.make_train_step(net, 0.1, updater)
         losses = [step(x, y)[0] for _ in range(3)]
-        return [np.asarray(losses), *adapter.get_mlp_params(net)]
+        correct = adapter.make_eval_step(net)(x, y)
+        return [np.asarray(losses), np.asarray(correct), *adapter.get_mlp_params(net)]
 
     compiled = train()
     monkeypatch.setattr(type(adapter), "_compiled", lambda self, net, fn: None)
