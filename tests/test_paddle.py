@@ -186,10 +186,40 @@ def test_training_steps_are_those_of_the_eager_step(adapter, kind, noise, dtype,
         return [np.asarray(losses), np.asarray(correct), *adapter.get_mlp_params(net)]
 
     compiled = train()
-    monkeypatch.setattr(type(adapter), "_compiled", lambda self, net, fn: None)
+    monkeypatch.setattr(type(adapter), "_compiled", lambda self, net, training: None)
     eager = train()
     for a, b in zip(compiled, eager):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_scratch_program_serves_every_model_of_its_structure(adapter, monkeypatch):
+    """The scratch model's static programs take the parameters as an argument and
+    are kept per structure: a second model (another seed) runs the first one's
+    programs, with its own parameters, and trains exactly as eagerly; a model of
+    another structure gets programs of its own."""
+    rng = np.random.default_rng(0)
+    x = adapter.from_numpy(rng.random((64, 1, 28, 28), dtype=np.float32))
+    y = adapter.from_numpy(rng.integers(0, 10, 64).astype(np.int64))
+
+    def train(seed: int, dropout: tuple[float, float]) -> list[np.ndarray]:
+        d2ldrop.seed(seed, backend="paddle")
+        net = adapter.build_mlp("scratch", (784, 32, 32, 10), dropout, None)
+        step = adapter.make_train_step(net, 0.1, "scratch")
+        losses = [step(x, y)[0] for _ in range(2)]
+        correct = adapter.make_eval_step(net)(x, y)
+        return [np.asarray(losses), np.asarray(correct), *adapter.get_mlp_params(net)]
+
+    adapter._programs.clear()
+    train(3, (0.2, 0.5))
+    programs = dict(adapter._programs)
+    assert len(programs) == 2  # one training program, one evaluation program
+    second, third = train(4, (0.2, 0.5)), train(5, (0.3, 0.5))
+    assert all(adapter._programs[k] is v for k, v in programs.items())
+    assert len(adapter._programs) == 3  # the third model's rates: a training program
+    monkeypatch.setattr(type(adapter), "_compiled", lambda self, net, training: None)
+    for compiled, eager in ((second, train(4, (0.2, 0.5))), (third, train(5, (0.3, 0.5)))):
+        for a, b in zip(compiled, eager):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_pinned_threads_give_a_worker_s_numbers(adapter, tmp_path):
