@@ -95,10 +95,12 @@ def test_paddle_s_mkl_runs_the_kernels_the_cpu_has(adapter):
         pytest.skip("MKL's own choice here (an Intel CPU, or MKL_DEBUG_CPU_TYPE set)")
     import paddle
 
+    path = os.path.join(os.path.dirname(paddle.__file__), "libs", "libmklml_intel.so")
+    if not os.path.exists(path):
+        pytest.skip("this Paddle build has no MKL")
     ones = [adapter.from_numpy(np.ones(s, np.float32)) for s in ((4, 8), (8, 2), (2,))]
     adapter.ops.affine(*ones)
-    mkl = ctypes.CDLL(os.path.join(os.path.dirname(paddle.__file__), "libs", "libmklml_intel.so"),
-                      mode=os.RTLD_NOLOAD)
+    mkl = ctypes.CDLL(path, mode=os.RTLD_NOLOAD)
     assert mkl.mkl_serv_cpu_detect() == int(expected)
 
 
