@@ -245,7 +245,7 @@ class Adapter(_Base):
         Measured (scripts/bench_train.py; exactness over three SGD steps with
         dropout 0.2/0.5 against the eager step, same seed, float32 and float64):
         the static program draws the same masks and gives bit-identical losses
-        and parameters, and a step takes about 0.6x the eager step's time. The
+        and parameters, and a step takes 0.6x to 0.8x the eager step's time. The
         scratch model is exact because :meth:`Ops.divide` keeps the chapter's
         ``x / (1 - p)`` a division when traced. Tracing takes about 0.5 s per
         batch shape, so the scratch model's programs, which take the parameters
