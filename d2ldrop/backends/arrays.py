@@ -54,6 +54,11 @@ class ArrayOps(abc.ABC):
     @abc.abstractmethod
     def relu(self, x: Tensor) -> Tensor: ...
 
+    def divide(self, x: Tensor, c: float) -> Tensor:
+        """``x / c`` for a Python float ``c``: a division in the dtype of ``x`` (never
+        a multiplication by ``1 / c``, which rounds differently)."""
+        return x / c
+
     @abc.abstractmethod
     def uniform_like(self, x: Tensor, shape: tuple[int, ...] | None = None) -> Tensor:
         """float32 samples of U[0, 1) with the shape of ``x`` (whatever its dtype), or

@@ -41,7 +41,7 @@ def dropout(ops: ArrayOps, x: Tensor, p: float, broadcast_axes: tuple[int, ...] 
     if broadcast_axes:
         shape = tuple(1 if i in broadcast_axes else n for i, n in enumerate(ops.shape(x)))
     keep = ops.astype(ops.uniform_like(x, shape) > p, compute)
-    out = keep * xc / (1.0 - p)
+    out = ops.divide(keep * xc, 1.0 - p)
     return out if dtype == compute else ops.astype(out, dtype)
 
 
