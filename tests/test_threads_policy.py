@@ -133,7 +133,7 @@ def test_the_policy_spins_only_when_every_core_is_free():
     """libgomp's default wait (spin, then sleep) on idle cores; beside another busy
     process no spinning (PASSIVE), on the free cores; every core busy: all of
     them, PASSIVE (fewer threads: a smaller share)."""
-    for backend in ("torch", "mxnet"):
+    for backend in ("torch", "mxnet", "paddle"):
         assert threads.choose([backend], 2, 0.1) == (2, "default")
         assert threads.choose([backend], 2, 1.0) == (1, "PASSIVE")
         assert threads.choose([backend], 8, 2.0) == (6, "PASSIVE")

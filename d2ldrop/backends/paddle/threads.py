@@ -8,9 +8,13 @@ the calling thread). The count changes the numbers: a (500, 784) x (784, 256)
 ``F.linear`` gives other float32 bits on 1 thread than on 2 (measured), so a run
 in this process must be pinned like a worker's to give the worker's numbers.
 
-The policy is PyTorch's (see ``torch/threads.py``): every core; the OpenMP
-runtime's default wait when every core is free, ``OMP_WAIT_POLICY=PASSIVE``
-(which Intel's OpenMP reads as libgomp does) when another process keeps one busy.
+The policy is PyTorch's (see ``torch/threads.py``): every core and the OpenMP
+runtime's default wait when every core is free; when another process keeps some
+busy, a team of the free cores (``team_size``; beside one busy process, one
+thread took 3.3 to 3.4 s an epoch against 4.6 to 5.2 s for two) waiting
+passively (``OMP_WAIT_POLICY=PASSIVE``, which Intel's OpenMP reads as libgomp
+does). As with every framework, the count decides the float32 bits: pin it
+(``OMP_NUM_THREADS``) where runs must repeat bit for bit across loads.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import ctypes
 import os
 from types import ModuleType
+
+from d2ldrop.backends.threads import team_size
 
 #: Variables that go together: a user who sets one keeps the group.
 GROUPS = (("OMP_NUM_THREADS",),)
@@ -30,7 +36,7 @@ def environment(n: int) -> dict[str, str]:
 
 def policy(cores: int, free: int) -> tuple[int, str]:
     """(threads, wait) for a run on ``cores`` cores of which ``free`` are idle."""
-    return cores, ("default" if free >= cores else "PASSIVE")
+    return team_size(cores, free), ("default" if free >= cores else "PASSIVE")
 
 
 def _openmp() -> ctypes.CDLL | None:
