@@ -57,8 +57,8 @@ class Comparison:
     dtype: str = "float32"
     #: The further dtypes of the statistics and the p values each ran at.
     also: dict[str, list[float]] = field(default_factory=dict)
-    #: dtype -> {backend -> why}: the backends of the run that have no tensors of
-    #: one of ``also`` (their cells are n/a, never a failure).
+    #: Per dtype of ``also``, the backends of the run that have no tensors of it,
+    #: each with the reason (their cells are n/a, never a failure).
     not_applicable: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
@@ -180,7 +180,7 @@ def compare(
     such tensors is recorded in ``unsupported`` (not a failure), and a builtin
     statistic its quirks document for ``dtype`` is shown, not gated. They run
     again in each dtype of ``also`` (bfloat16), at ``ps`` and the p values where
-    low precision shows (:func:`also_ps`); a backend without that dtype has n/a
+    low precision shows (``also_ps``); a backend without that dtype has n/a
     cells there (``not_applicable``), as in the edge cases of that dtype.
 
     ``backends`` None means every installed backend. Fails (``passed`` False,
