@@ -7,9 +7,12 @@ that. Its oneDNN kernels run on the same pools, not on OpenMP, so
 its operators do not wait in OpenMP; a TensorFlow process loads libgomp all the
 same, and it measured faster with ``OMP_WAIT_POLICY=PASSIVE`` than ACTIVE.
 
-The policy: every core, waiting passively (on a busy machine, two PASSIVE
-threads 2.9 s an epoch idle and 3.4 s beside a busy process; one thread 2.9 and
-9.4 s; ACTIVE 4.1 and 5.3 s; see docs/architecture.md, "Threads").
+The policy: every core, waiting passively when other processes keep cores busy
+(on a busy machine, two PASSIVE threads 2.9 s an epoch idle and 3.4 s beside a
+busy process; one thread 2.9 and 9.4 s; ACTIVE 4.1 and 5.3 s; see
+docs/architecture.md, "Threads"). Idle, PASSIVE is only a little faster than
+libgomp's default wait, so no preference is stated: alone that is PASSIVE, and in
+a process with PyTorch (``--backend all``) PyTorch's default wait wins.
 """
 
 from __future__ import annotations
@@ -31,9 +34,12 @@ def environment(n: int) -> dict[str, str]:
     return {"TF_NUM_INTRAOP_THREADS": str(n), "TF_NUM_INTEROP_THREADS": str(n)}
 
 
-def policy(cores: int, free: int) -> tuple[int, str]:
+def policy(cores: int, free: int) -> tuple[int, str | None]:
     """(threads, wait) for a run on ``cores`` cores of which ``free`` are idle."""
-    return cores, "PASSIVE"
+    # Idle, only a mild preference (PASSIVE 1.05 to 1.22 s an epoch, libgomp's default
+    # wait 1.13 to 1.51 s): none is stated, so that in a process with PyTorch (1.52 s
+    # PASSIVE against 0.82 s default) its wait wins; alone, no preference is PASSIVE.
+    return cores, ("PASSIVE" if free < cores else None)
 
 
 def set_threads(module: ModuleType, n: int) -> None:
