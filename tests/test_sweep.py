@@ -89,7 +89,7 @@ def test_thread_environment_for_every_backend():
     for key in threads.COMMON:
         assert env[key] == "3"
     assert env["TF_NUM_INTRAOP_THREADS"] == env["MXNET_OMP_MAX_THREADS"] == "3"
-    assert env["MXNET_CPU_WORKER_NTHREADS"] == "1"
+    assert env["MXNET_ENGINE_TYPE"] == "NaiveEngine"  # MXNet's team is the calling thread's
     assert all(threads.backend_threads(b) is not None for b in BACKENDS)
     with pytest.raises(ValueError, match="thread count"):
         threads.environment(0)

@@ -134,18 +134,11 @@ def test_the_policy_spins_only_when_every_core_is_free():
     process no spinning (PASSIVE), on the free cores; every core busy: all of
     them, PASSIVE (fewer threads: a smaller share)."""
     for backend in ("torch", "mxnet", "paddle"):
-        if backend != "mxnet":
-            assert threads.choose([backend], 2, 0.1) == (2, "default")
+        assert threads.choose([backend], 2, 0.1) == (2, "default")
         assert threads.choose([backend], 2, 1.0) == (1, "PASSIVE")
         assert threads.choose([backend], 8, 2.0) == (6, "PASSIVE")
         assert threads.choose([backend], 2, 3.0) == (2, "PASSIVE")
-    # MXNet's engine thread runs beside the Python thread: idle, a core is left to it.
-    assert threads.choose(["mxnet"], 2, 0.1) == (1, "default")
-    assert threads.choose(["mxnet"], 8, 0.0) == (7, "default")
-    assert threads.choose(["mxnet"], 1, 0.0) == (1, "default")
-    # ... its own count: in a process with torch too, torch keeps every core.
     assert threads.choose(["mxnet", "torch"], 2, 0.0) == (2, "default")
-    assert threads.own_counts(["mxnet", "torch"], 2, 0.0) == {"mxnet": 1}
     assert threads.choose(["tensorflow"], 2, 0.0) == (2, "PASSIVE")
     assert threads.choose(["tensorflow"], 2, 1.0) == (2, "PASSIVE")  # Eigen's pools: every core
     assert threads.choose(["jax"], 4, 3.0) == (1, "PASSIVE")  # no preference: never spin
@@ -319,8 +312,20 @@ def test_busy_processes_exit_when_their_parent_is_killed():
             os.kill(child, signal.SIGKILL)
 
 
-def test_configure_gives_mxnet_its_own_count_beside_torch_s(nothing_imported):
+def test_configure_runs_mxnet_synchronously_on_the_shared_team(nothing_imported):
+    """MXNet's operators run on the calling thread (NaiveEngine), whose OpenMP team
+    is the process's count: MXNet's own count is set to the same, so that its
+    import does not halve the process's."""
     setting = threads.configure(backends=["mxnet", "torch"], busy=0.0)
     cores = threads.usable_cores()
     assert setting.threads == cores and os.environ["OMP_NUM_THREADS"] == str(cores)
-    assert os.environ["MXNET_OMP_MAX_THREADS"] == str(max(1, cores - 1))
+    assert os.environ["MXNET_OMP_MAX_THREADS"] == str(cores)
+    assert os.environ["MXNET_ENGINE_TYPE"] == "NaiveEngine"
+
+
+def test_a_users_engine_type_wins(nothing_imported, monkeypatch):
+    monkeypatch.setenv("MXNET_ENGINE_TYPE", "ThreadedEnginePerDevice")
+    setting = threads.configure(backends=["mxnet"], busy=0.0)
+    assert os.environ["MXNET_ENGINE_TYPE"] == "ThreadedEnginePerDevice"
+    assert setting.yours["MXNET_ENGINE_TYPE"] == "ThreadedEnginePerDevice"
+    assert "MXNET_ENGINE_TYPE" not in setting.set

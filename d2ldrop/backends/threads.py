@@ -181,38 +181,21 @@ def team_size(cores: int, free: int) -> int:
     return free if free > 0 else cores
 
 
-def _policies(backends: Iterable[str], cores: int,
-              busy: float | None) -> list[tuple[str, int, str | None, bool]]:
-    """(backend, threads, wait, own) per backend; ``own``: the count goes to that
-    backend's own variable only (its ``OWN_COUNT``), not to the shared runtimes."""
-    free = free_cores(cores, busy)
-    out = []
-    for backend in backends:
-        module = backend_threads(backend)
-        n, wait = module.policy(cores, free) if module is not None else (cores, "PASSIVE")
-        out.append((backend, n, wait, bool(getattr(module, "OWN_COUNT", False))))
-    return out
-
-
 def choose(backends: Iterable[str], cores: int, busy: float | None) -> tuple[int, str]:
     """(threads, wait) for a process that loads ``backends``: each backend's policy,
     merged (the fewest threads; PASSIVE if any asks for it or none has a preference,
-    since the OpenMP runtime is shared by the process). A backend whose count is
-    its own (``OWN_COUNT``: MXNet's engine variable) counts only when alone;
-    :func:`own_counts` gives it its count."""
-    policies = _policies(backends, cores, busy)
-    shared = [n for _, n, _, own in policies if not own]
-    n = min(shared or [n for _, n, _, _ in policies], default=cores)
-    waits = [wait for _, _, wait, _ in policies if wait is not None]
+    since the OpenMP runtime is shared by the process)."""
+    free = free_cores(cores, busy)
+    counts, waits = [], []
+    for backend in backends:
+        module = backend_threads(backend)
+        n, wait = module.policy(cores, free) if module is not None else (cores, "PASSIVE")
+        counts.append(n)
+        if wait is not None:
+            waits.append(wait)
     wait = "PASSIVE" if "PASSIVE" in waits or not waits else \
         ("ACTIVE" if "ACTIVE" in waits else "default")
-    return n, wait
-
-
-def own_counts(backends: Iterable[str], cores: int, busy: float | None) -> dict[str, int]:
-    """The counts of the backends whose thread variable is their own (``OWN_COUNT``),
-    from their policies: set beside the merged count of :func:`choose`."""
-    return {b: n for b, n, _, own in _policies(backends, cores, busy) if own}
+    return min(counts, default=cores), wait
 
 
 def environment(n: int, backends: Iterable[str] = BACKENDS,
@@ -277,9 +260,6 @@ def configure(n: int | None = None, backends: Iterable[str] | None = None, *,
         count, chosen = _check(n), choose(names, cores, 0.0 if n >= cores else float(cores))[1]
     wait = wait or chosen
     env = environment(count, names, wait)
-    if n is None:
-        for backend, own in own_counts(names, cores, busy).items():
-            env.update(backend_threads(backend).environment(own))  # type: ignore[union-attr]
     yours: dict[str, str] = {}
     kept: list[str] = []
     for group in variable_groups(names) if n is None else [WAIT]:  # a count given is set anyway

@@ -6,14 +6,24 @@ is one library per process, so that count is also what PyTorch reads: torch
 imported after MXNet, or running its ops after MXNet's import, gets half the
 cores: one thread on a two-core machine, where torch's scratch epochs in a
 ``--backend all`` run took 2.3 s, and 1.8 s with the count given back. MXNet's
-own operators run on its engine's worker threads, which set their own count, so
-giving the importing thread its count back changes nothing for MXNet.
+threaded engines run its operators on worker threads that set their own count;
+its NaiveEngine (d2ldrop's runs, see threads.py) runs them on the calling
+thread, with the count given back.
+
+An engine chosen through ``MXNET_ENGINE_TYPE`` announces itself on stderr when
+it starts ("MXNet start using engine: NaiveEngine", an INFO line of its C++
+logger, which has no level to set): the loader starts it with that line held back.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
+import sys
+import tempfile
 from types import ModuleType
+
+_ENGINE_LINE = "MXNet start using engine:"
 
 
 def _libgomp() -> ctypes.CDLL | None:
@@ -34,7 +44,32 @@ def import_mxnet() -> ModuleType:
     finally:
         if gomp is not None and threads is not None:
             gomp.omp_set_num_threads(threads)
+    if os.environ.get("MXNET_ENGINE_TYPE"):
+        _start_engine_quietly(mxnet)
     return mxnet
+
+
+def _start_engine_quietly(mxnet: ModuleType) -> None:
+    """Start MXNet's engine (its first use creates it) with its announcement held
+    back from stderr; anything else written meanwhile is passed on."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 to borrow
+        mxnet.nd.waitall()
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            mxnet.nd.waitall()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        held.seek(0)
+        lines = held.read().decode(errors="replace").splitlines(keepends=True)
+    rest = "".join(line for line in lines if _ENGINE_LINE not in line)
+    if rest:
+        sys.stderr.write(rest)
 
 
 def diagnose(err: BaseException) -> str | None:
