@@ -37,7 +37,12 @@ With layer sizes d0-d1-d2-d3 (784-256-256-10)::
 
 (the input's own gradient, one of the six backward products, is not needed:
 3x is the round figure). "x limit" is seconds per epoch over that limit (the
-idle one, under load too).
+idle one, under load too). The rate is measured again, in a fresh process,
+right before each backend's idle run (column "GFLOP/s"), and the limit is at the
+best of those rates, the machine's own: a virtual machine's rate dips while the
+script runs (on one, numpy's best of 50 read 173 to 188 GFLOP/s in one-second
+runs every six seconds, and 127 in one of them; a run of this script read 128
+and 130 for the first backends and 186 and 184 for the last).
 
     python scripts/bench_train.py [--backend all] [--model all] [--epochs 3]
                                   [--load N] [--batch-size 256] [--reps 50]
@@ -265,12 +270,14 @@ def _seconds_at(rate: float, flops: int) -> float:
 
 
 def _row(backend: str, r: dict[str, Any], rate: float) -> list[str]:
+    """A row of the table; ``rate``: the limit's GFLOP/s (``r["rate"]``: the one
+    measured before this backend's run)."""
     if "error" in r:
-        return [backend, r["model"], "n/a", "", "", "", "", "", r["load"]]
+        return [backend, r["model"], "n/a", "", "", "", f"{r['rate']:.0f}", "", "", r["load"]]
     total = r["train"] + r["eval"]
     return [backend, r["model"], f"{r['train']:.2f}", f"{r['eval']:.2f}", f"{total:.2f}",
-            f"{total / _seconds_at(rate, r['flops']):.1f}x", f"{r['warmup']:.2f}",
-            setting_label(r["setting"], r["threads"]), r["load"]]
+            f"{total / _seconds_at(rate, r['flops']):.1f}x", f"{r['rate']:.0f}",
+            f"{r['warmup']:.2f}", setting_label(r["setting"], r["threads"]), r["load"]]
 
 
 def setting_label(setting: dict[str, Any], reported: int | None = None) -> str:
@@ -346,16 +353,18 @@ def main() -> int:
           f"GFLOP of matrix products")
     print(f"numpy float32 matmul on its shapes (batch {args.batch_size}, best of {args.reps}): "
           f"{rates['idle']:.1f} GFLOP/s, so {_seconds_at(rates['idle'], flops):.2f} s an epoch "
-          f"(the limit); {blas}")
+          f"(measured again before each backend); {blas}")
     print(f"{os.cpu_count()} cores, load average {_load_average()}; {_environment()}",
           flush=True)
 
-    header = ["backend", "model", "train s", "eval s", "s/epoch", "x limit", "warm-up s",
-              "setting", "load avg"]
-    tables: dict[str, list[list[str]]] = {"idle": [header], "loaded": [header]}
+    header = ["backend", "model", "train s", "eval s", "s/epoch", "x limit", "GFLOP/s",
+              "warm-up s", "setting", "load avg"]
+    rows: dict[str, list[tuple[str, dict[str, Any]]]] = {"idle": [], "loaded": []}
     totals: dict[tuple[str, str], dict[str, float]] = {}
     notes, failed = [], False
-    for backend in backends:
+    for first, backend in enumerate(backends):
+        if first:  # the rate right before this backend's idle run: its limit
+            rates["idle"] = run_matmul_rate(args)[0]
         for condition in ("idle", "loaded") if args.load else ("idle",):
             with busy_processes(args.load if condition == "loaded" else 0):
                 if condition not in rates:
@@ -367,8 +376,8 @@ def main() -> int:
                 failed = True
                 break
             for r in results:
-                r["load"] = load
-                tables[condition].append(_row(backend, r, rates["idle"]))
+                r["load"], r["rate"] = load, rates["idle"]
+                rows[condition].append((backend, r))
                 if "error" in r:
                     note = f"{backend} {r['model']}: {r['error']}"
                     notes += [] if note in notes else [note]
@@ -377,7 +386,11 @@ def main() -> int:
                         r["train"] + r["eval"])
             print(f"{backend} ({condition}) done, load average {load}", flush=True)
 
-    print("\nidle; x limit: seconds per epoch over the limit\n" + align(tables["idle"]))
+    best = max(r["rate"] for _, r in rows["idle"]) if rows["idle"] else rates["idle"]
+    tables = {c: [header] + [_row(b, r, best) for b, r in rows[c]] for c in rows}
+    print(f"\nidle; x limit: seconds per epoch over the limit at the best of numpy's rates "
+          f"measured before each backend (GFLOP/s): {best:.1f} GFLOP/s, "
+          f"{_seconds_at(best, flops):.2f} s an epoch\n" + align(tables["idle"]))
     if args.load:
         print(f"\nwith {args.load} busy process(es) of this script (numpy's matmul under that "
               f"load: {rates.get('loaded', float('nan')):.1f} GFLOP/s); x limit: over the same "
