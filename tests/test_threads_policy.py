@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import synthetic
+from support import SELECTED_BACKENDS, require_backend, synthetic
 
 from d2ldrop.backends import threads
 from d2ldrop.backends.registry import BACKENDS
@@ -329,3 +329,27 @@ def test_a_users_engine_type_wins(nothing_imported, monkeypatch):
     assert os.environ["MXNET_ENGINE_TYPE"] == "ThreadedEnginePerDevice"
     assert setting.yours["MXNET_ENGINE_TYPE"] == "ThreadedEnginePerDevice"
     assert "MXNET_ENGINE_TYPE" not in setting.set
+
+
+ENGINE = """
+import sys
+from d2ldrop.backends.mxnet.loader import import_mxnet
+mx = import_mxnet()
+print("before the engine starts", file=sys.stderr, flush=True)
+print(mx.np.ones(3).asnumpy().sum())
+"""
+
+
+def test_mxnet_starts_the_engine_it_is_given_without_announcing_it():
+    """MXNet logs "MXNet start using engine: NaiveEngine" on stderr when an engine is
+    chosen by variable; d2ldrop's runs choose one, and the line is held back."""
+    if "mxnet" not in SELECTED_BACKENDS:
+        pytest.skip("mxnet is not among the selected backends (D2LDROP_TEST_BACKENDS)")
+    require_backend("mxnet")
+    result = subprocess.run(
+        [sys.executable, "-c", ENGINE], capture_output=True, text=True,
+        env={**_clean_env(), "MXNET_ENGINE_TYPE": "NaiveEngine"}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "3.0"
+    assert "before the engine starts" in result.stderr  # the rest of stderr passes
+    assert "start using engine" not in result.stderr, result.stderr
