@@ -17,7 +17,7 @@ from d2ldrop.backends.paddle.loader import import_paddle
 from d2ldrop.errors import WrongTypeError
 
 paddle = import_paddle()  # not a plain import: see loader.py
-from paddle import nn  # noqa: E402
+from paddle import _C_ops, nn  # noqa: E402
 from paddle.nn import functional as F  # noqa: E402
 
 
@@ -85,6 +85,11 @@ _TRACE_WARNINGS = (
 
 def _cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(logits, y, reduction="mean")
+
+
+def _correct(logits: Tensor, y: Tensor) -> Tensor:
+    """The number of correct predictions (computed in the program: four eager ops fewer)."""
+    return (logits.argmax(axis=1) == y).astype("int64").sum()
 
 
 def _no_bfloat16_training() -> str:
@@ -248,8 +253,8 @@ class Adapter(_Base):
     # -- training --------------------------------------------------------------
     def _forward_fn(self, net: Any, training: bool) -> Callable[..., Any]:
         """The forward pass a step runs, with the scratch model's parameters as an
-        argument: ``(x, y, params, masks=None) -> (loss, logits)`` in training,
-        ``(x, params) -> logits`` in evaluation. A concise model's layers hold
+        argument: ``(x, y, params, masks=None) -> (loss, correct)`` in training,
+        ``(x, y, params) -> correct`` in evaluation. A concise model's layers hold
         their own parameters (``params`` is ``[]``)."""
         if isinstance(net, ScratchNet):
             dropout, noise = net.dropout, net.noise  # not the net: a program outlives it
@@ -264,14 +269,14 @@ class Adapter(_Base):
             def forward(x: Tensor, y: Tensor, params: list[Tensor],
                         masks: list[Tensor] | None = None) -> Any:
                 logits, _ = self.mlp_forward(model(params), x, training=True, masks=masks)
-                return _cross_entropy(logits, y), logits
+                return _cross_entropy(logits, y), _correct(logits, y)
 
             return forward
 
-        def logits_of(x: Tensor, params: list[Tensor]) -> Tensor:
-            return self.mlp_forward(model(params), x, training=False)[0]
+        def correct_of(x: Tensor, y: Tensor, params: list[Tensor]) -> Tensor:
+            return _correct(self.mlp_forward(model(params), x, training=False)[0], y)
 
-        return logits_of
+        return correct_of
 
     def _compiled(self, net: Any, training: bool) -> Callable[..., Any] | None:
         """:meth:`_forward_fn` as a Paddle static program (paddle.jit.to_static), for
@@ -310,11 +315,17 @@ class Adapter(_Base):
         compiled = self._compiled(net, training=True)
         arg = params if isinstance(net, ScratchNet) else []
 
+        # The scratch update p -= lr * grad as one fused kernel, the one Paddle's SGD
+        # calls: the same bits as the two eager ops (float32 and float64, measured),
+        # in a third of their time.
+        fused_lr = paddle.full([], lr, dtype=params[0].dtype) \
+            if optimizer is None and not weight_decay else None
+
         def step(x: Tensor, y: Tensor, masks: list[Tensor] | None = None) -> tuple[float, int]:
             if compiled is not None and masks is None:
-                loss, logits = compiled(_flat(x), y, arg)
+                loss, correct = compiled(_flat(x), y, arg)
             else:
-                loss, logits = forward(x, y, arg, masks)
+                loss, correct = forward(x, y, arg, masks)
             for p in params:
                 p.clear_gradient(set_to_zero=False)
             loss.backward()
@@ -323,23 +334,23 @@ class Adapter(_Base):
             # parameter, weight decay included; it gets that update here.
             with paddle.no_grad():
                 for p in params:
-                    if p.grad is None or optimizer is None:
+                    if p.grad is not None and fused_lr is not None:
+                        _C_ops.sgd_(p, fused_lr, p.grad, None, False)
+                    elif p.grad is None or optimizer is None:
                         grad = p.grad if p.grad is not None else paddle.zeros_like(p)
                         p.subtract_(kernels.sgd_delta(p, grad, lr, weight_decay))
             if optimizer is not None:
                 optimizer.step()
-            correct = (logits.argmax(axis=1) == y).astype("int64").sum()
             return float(loss) * int(y.shape[0]), int(correct)
 
         return step
 
     def make_eval_step(self, net: Any) -> Callable[[Tensor, Tensor], int]:
-        logits_of = self._compiled(net, training=False) or self._forward_fn(net, training=False)
+        correct_of = self._compiled(net, training=False) or self._forward_fn(net, training=False)
         arg = list(net.params) if isinstance(net, ScratchNet) else []
 
         def evaluate(x: Tensor, y: Tensor) -> int:
             with paddle.no_grad():
-                logits = logits_of(_flat(x), arg)
-            return int((logits.argmax(axis=1) == y).astype("int64").sum())
+                return int(correct_of(_flat(x), y, arg))
 
         return evaluate
