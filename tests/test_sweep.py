@@ -91,6 +91,7 @@ def test_thread_environment_for_every_backend():
     assert env["TF_NUM_INTRAOP_THREADS"] == env["MXNET_OMP_MAX_THREADS"] == "3"
     assert env["MXNET_ENGINE_TYPE"] == "NaiveEngine"  # MXNet's team is the calling thread's
     assert env["FLAGS_new_executor_serial_run"] == "1"  # so are Paddle's programs' operators
+    assert env["FLAGS_eager_delete_tensor_gb"] == "-1"  # ... with no collector thread
     assert all(threads.backend_threads(b) is not None for b in BACKENDS)
     with pytest.raises(ValueError, match="thread count"):
         threads.environment(0)
