@@ -47,7 +47,7 @@ the last).
 
     python scripts/bench_train.py [--backend all] [--model all] [--epochs 3]
                                   [--load N] [--batch-size 256] [--reps 50]
-                                  [--settings [--rounds R]]
+                                  [--rounds R] [--settings]
 """
 
 from __future__ import annotations
@@ -270,15 +270,42 @@ def _seconds_at(rate: float, flops: int) -> float:
     return flops / (rate * 1e9)
 
 
-def _row(backend: str, r: dict[str, Any], rate: float) -> list[str]:
+def _row(backend: str, r: dict[str, Any], rate: float, spread: bool = False) -> list[str]:
     """A row of the table; ``rate``: the limit's GFLOP/s (``r["rate"]``: the one
-    measured before this backend's run)."""
+    measured before this backend's run, the best of them over rounds); ``spread``:
+    with the range of train + eval over the rounds."""
+    extra = [f"{r['range'][0]:.2f}-{r['range'][1]:.2f}" if "range" in r else ""] \
+        if spread else []
     if "error" in r:
-        return [backend, r["model"], "n/a", "", "", "", f"{r['rate']:.0f}", "", "", r["load"]]
+        return [backend, r["model"], "n/a", "", "", *extra, "", f"{r['rate']:.0f}", "", "",
+                r["load"]]
     total = r["train"] + r["eval"]
     return [backend, r["model"], f"{r['train']:.2f}", f"{r['eval']:.2f}", f"{total:.2f}",
-            f"{total / _seconds_at(rate, r['flops']):.1f}x", f"{r['rate']:.0f}",
+            *extra, f"{total / _seconds_at(rate, r['flops']):.1f}x", f"{r['rate']:.0f}",
             f"{r['warmup']:.2f}", setting_label(r["setting"], r["threads"]), r["load"]]
+
+
+def _over_rounds(found: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """One row per backend and model: the medians of its rounds' times (and their
+    range), the first round's setting and load, the best rate measured before them."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for backend, r in found:
+        groups.setdefault((backend, r["model"]), []).append(r)
+    out = []
+    for (backend, _), runs in groups.items():
+        done = [r for r in runs if "error" not in r]
+        if not done:
+            out.append((backend, runs[0]))
+            continue
+        row = dict(done[0])
+        for key in ("train", "eval", "warmup"):
+            row[key] = statistics.median(r[key] for r in done)
+        row["rate"] = max(r["rate"] for r in done)
+        if len(done) > 1:
+            sums = [r["train"] + r["eval"] for r in done]
+            row["range"] = (min(sums), max(sums))
+        out.append((backend, row))
+    return out
 
 
 def setting_label(setting: dict[str, Any], reported: int | None = None) -> str:
@@ -310,7 +337,8 @@ def main() -> int:
                         help="compare d2ldrop's thread setting with ACTIVE, PASSIVE and one "
                         "thread, idle and beside one busy process, interleaved")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="with --settings: rounds of the interleaved alternatives")
+                        help="rounds of every backend in turn (medians, with their range); "
+                        "with --settings: of the interleaved alternatives")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--given", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--matmul-rate", action="store_true", help=argparse.SUPPRESS)
@@ -360,40 +388,49 @@ def main() -> int:
 
     header = ["backend", "model", "train s", "eval s", "s/epoch", "x limit", "GFLOP/s",
               "warm-up s", "setting", "load avg"]
+    if args.rounds > 1:
+        header.insert(5, "range s")
     rows: dict[str, list[tuple[str, dict[str, Any]]]] = {"idle": [], "loaded": []}
-    totals: dict[tuple[str, str], dict[str, float]] = {}
     notes, failed = [], False
-    for first, backend in enumerate(backends):
-        if first:  # the rate right before this backend's idle run: its limit
-            rates["idle"] = run_matmul_rate(args)[0]
-        for condition in ("idle", "loaded") if args.load else ("idle",):
-            with busy_processes(args.load if condition == "loaded" else 0):
-                if condition not in rates:
-                    rates[condition] = run_matmul_rate(args)[0]
-                load = _load_average()
-                results = run_worker(args, backend, models)
-            if isinstance(results, str):
-                print(f"{backend} ({condition}): {results}", flush=True)
-                failed = True
-                break
-            for r in results:
-                r["load"], r["rate"] = load, rates["idle"]
-                rows[condition].append((backend, r))
-                if "error" in r:
-                    note = f"{backend} {r['model']}: {r['error']}"
-                    notes += [] if note in notes else [note]
-                else:
-                    totals.setdefault((backend, r["model"]), {})[condition] = (
-                        r["train"] + r["eval"])
-            print(f"{backend} ({condition}) done, load average {load}", flush=True)
+    for round_ in range(args.rounds):
+        for first, backend in enumerate(backends):
+            if first or round_:  # the rate right before this backend's idle run
+                rates["idle"] = run_matmul_rate(args)[0]
+            for condition in ("idle", "loaded") if args.load else ("idle",):
+                with busy_processes(args.load if condition == "loaded" else 0):
+                    if condition not in rates:
+                        rates[condition] = run_matmul_rate(args)[0]
+                    load = _load_average()
+                    results = run_worker(args, backend, models)
+                if isinstance(results, str):
+                    print(f"{backend} ({condition}): {results}", flush=True)
+                    failed = True
+                    break
+                for r in results:
+                    r["load"], r["rate"] = load, rates["idle"]
+                    rows[condition].append((backend, r))
+                    if "error" in r:
+                        note = f"{backend} {r['model']}: {r['error']}"
+                        notes += [] if note in notes else [note]
+                print(f"{backend} ({condition}) done, load average {load}"
+                      + (f", round {round_ + 1} of {args.rounds}" if args.rounds > 1 else ""),
+                      flush=True)
 
     after = run_matmul_rate(args)[0]  # once more, so that even one backend gets two
     best = max([after] + [r["rate"] for _, r in rows["idle"]])
-    tables = {c: [header] + [_row(b, r, best) for b, r in rows[c]] for c in rows}
+    merged = {c: _over_rounds(rows[c]) for c in rows}
+    totals: dict[tuple[str, str], dict[str, float]] = {}
+    for condition, found in merged.items():
+        for backend, r in found:
+            if "error" not in r:
+                totals.setdefault((backend, r["model"]), {})[condition] = r["train"] + r["eval"]
+    tables = {c: [header] + [_row(b, r, best, args.rounds > 1) for b, r in merged[c]]
+              for c in merged}
+    over = f"; medians of {args.rounds} rounds (range: of train + eval)" if args.rounds > 1 else ""
     print(f"\nidle; x limit: seconds per epoch over the limit at the best of numpy's rates "
           f"measured before each backend (GFLOP/s) and after the last ({after:.1f}): "
           f"{best:.1f} GFLOP/s, "
-          f"{_seconds_at(best, flops):.2f} s an epoch\n" + align(tables["idle"]))
+          f"{_seconds_at(best, flops):.2f} s an epoch{over}\n" + align(tables["idle"]))
     if args.load:
         print(f"\nwith {args.load} busy process(es) of this script (numpy's matmul under that "
               f"load: {rates.get('loaded', float('nan')):.1f} GFLOP/s); x limit: over the same "
