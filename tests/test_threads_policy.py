@@ -161,9 +161,18 @@ def test_busy_cores_is_a_count_of_this_process_s_cores():
 
 @pytest.fixture
 def no_thread_variables(monkeypatch):
+    saved = {key: os.environ[key] for key in THREAD_VARIABLES if key in os.environ}
     for key in THREAD_VARIABLES:
         monkeypatch.delenv(key, raising=False)
-    return monkeypatch
+    yield monkeypatch
+    # configure() writes os.environ itself, and monkeypatch undoes only what it set:
+    # without this, a test's choice (MXNET_ENGINE_TYPE, OMP_NUM_THREADS, ...) stayed
+    # in the environment of every later test and of the processes they start.
+    for key in THREAD_VARIABLES:
+        if key in saved:
+            os.environ[key] = saved[key]
+        else:
+            os.environ.pop(key, None)
 
 
 @pytest.fixture
