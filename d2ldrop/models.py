@@ -44,7 +44,7 @@ class MLP:
         dtype: ``"float32"``, ``"float64"`` or ``"bfloat16"``.
 
     Example:
-        >>> net = d2ldrop.build_mlp("concise", seed=0, backend="torch")
+        >>> net = d2ldrop.build_mlp("concise", seed=0)  # on the active backend
         >>> logits = net(X, training=False)  # X: a (batch, 1, 28, 28) float32 tensor
     """
 
@@ -140,8 +140,7 @@ def build_mlp(
             on this device (bfloat16 where it lacks a kernel), naming its limit.
 
     Example:
-        >>> net = d2ldrop.build_mlp("scratch", dropout1=0.2, dropout2=0.5, seed=0,
-        ...                         backend="mxnet")
+        >>> net = d2ldrop.build_mlp("scratch", dropout1=0.2, dropout2=0.5, seed=0)
         >>> net.kind, net.dropout
         ('scratch', (0.2, 0.5))
     """

@@ -140,7 +140,7 @@ def seed(n: int, *, backend: str | None = None) -> None:
             framework is imported).
 
     Example:
-        >>> d2ldrop.seed(0, backend="mxnet")
+        >>> d2ldrop.seed(0)  # the active backend's generator
     """
     n = check_seed(n, "n")  # before the adapter: a bad seed is a ValueError anywhere
     get_adapter(backend).seed(n)
